@@ -1,0 +1,44 @@
+# Thin wrappers. `make train` and `make test` set up .venv first when needed.
+PYTHON ?= python3
+VENV ?= .venv
+# The torch build to install before the project (this machine has the 2.13.0 CPU wheel on disk).
+# Override for your hardware, e.g. `make setup TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
+TORCH ?= torch==2.13.0
+ARGS ?=
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup train test test-all lint format tensorboard clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install $(TORCH) || echo "could not install '$(TORCH)'; pip will pick a torch>=2.3 build itself"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+train: setup
+	$(PY) scripts/train.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+test-all: setup
+	$(PY) -m pytest -q -m "" $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:
+	rm -rf $(VENV)

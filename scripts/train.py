@@ -1,0 +1,19 @@
+"""Train a model: `python scripts/train.py model=rnn optimizer=adam` (see conf/ for every knob)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from handgrad.errors import exit_for_user_error
+from handgrad.train import train
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        return train(cfg)
+    except Exception as exc:
+        exit_for_user_error(exc)
+
+
+if __name__ == "__main__":
+    main()

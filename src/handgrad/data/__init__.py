@@ -1,0 +1,1 @@
+"""LightningDataModules for the synthetic regression sets and The Time Machine."""

@@ -1,0 +1,49 @@
+"""The exceptions a user can cause. Entry points print them as one line and exit with code 2."""
+
+import os
+import sys
+
+
+class HandgradError(Exception):
+    """A mistake in the user's input: the message names the problem and the fix."""
+
+
+class ConfigError(HandgradError):
+    """A config value or command-line override that cannot work."""
+
+
+class DataError(HandgradError):
+    """A dataset file that is missing, damaged or unusable."""
+
+
+class CheckpointError(HandgradError):
+    """A checkpoint that is missing, damaged or does not fit the model."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ConfigError(message) unless condition holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def find_user_error(exc: BaseException) -> HandgradError | None:
+    """The HandgradError behind `exc`, also when a library wrapped it (Hydra's instantiate does)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, HandgradError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def exit_for_user_error(exc: BaseException) -> None:
+    """Print a user mistake as one line and exit 2; re-raise anything else (a bug: keep the trace).
+
+    Call from an `except` block. HYDRA_FULL_ERROR=1 keeps the full traceback for user errors too.
+    """
+    user_error = find_user_error(exc)
+    if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise exc
+    print(f"error: {user_error}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,20 @@
+"""Mean-squared-error loss and its gradient with respect to the prediction."""
+
+from __future__ import annotations
+
+import torch
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor, reduction: str, scale: float) -> torch.Tensor:
+    """L = scale * reduce((pred - target)^2), reduce = sum or mean over every element."""
+    squared = (pred - target).square()
+    total = squared.sum() if reduction == "sum" else squared.mean()
+    return scale * total
+
+
+def mse_grad(
+    pred: torch.Tensor, target: torch.Tensor, reduction: str, scale: float
+) -> torch.Tensor:
+    """dL/dpred = 2 * scale * (pred - target), divided by the element count for `mean`."""
+    grad = 2.0 * scale * (pred - target)
+    return grad if reduction == "sum" else grad / pred.numel()

@@ -1,0 +1,1 @@
+"""LightningModules: linear regression, the MLP and the character-level RNN."""
