@@ -1,0 +1,52 @@
+"""Backward pass of a multi-layer perceptron, layer by layer (the chain rule, by hand).
+
+Forward, for layers l = 1..L, with weights stored as nn.Linear stores them, W_l of shape
+(D_l, D_{l-1}) = (out, in):
+    A_0 = X                                  (N x D_0)
+    Z_l = A_{l-1} W_l^T + b_l                (N x D_l)
+    A_l = f_l(Z_l)                           (f_l: the hidden activation, f_L: the output one)
+    L   = loss(A_L, Y)
+
+Backward, starting from G_L = dL/dA_L (the loss gradient) and going down:
+    δ_l       = dL/dZ_l = G_l ⊙ f_l'(Z_l)    (N x D_l)
+    dL/dW_l   = δ_l^T A_{l-1}                (D_l x D_{l-1}, W_l's own layout)
+    dL/db_l   = sum_n δ_l[n]                 (D_l)
+    G_{l-1}   = dL/dA_{l-1} = δ_l W_l        (N x D_{l-1})
+so δ_l = (δ_{l+1} W_{l+1}) ⊙ f_l'(Z_l). In the textbook layout W = W_l^T (in x out), Z = A W + b,
+these read dL/dW = A_{l-1}^T δ_l and δ_l = (δ_{l+1} W_{l+1}^T) ⊙ f'(Z_l): exactly
+`linear_backward(A_{l-1}, W_l^T, δ_l)`, whose weight gradient is transposed back into W_l's layout.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from handgrad.grads.activations import activation_backward
+from handgrad.grads.linear import linear_backward
+
+
+def mlp_backward(
+    weights: list[torch.Tensor],
+    activations: list[str],
+    layer_inputs: list[torch.Tensor],
+    preactivations: list[torch.Tensor],
+    grad_out: torch.Tensor,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(dL/dW_l, dL/db_l) for every layer l = 1..L, first layer first.
+
+    weights[l-1] = W_l in nn.Linear layout (out, in); activations[l-1] = f_l's name;
+    layer_inputs = [A_0, ..., A_L] (A_L the prediction); preactivations = [Z_1, ..., Z_L];
+    grad_out = G_L = dL/dA_L. The bias gradient is returned for every layer; a layer without
+    a bias simply ignores it.
+    """
+    grads = []
+    grad_a = grad_out
+    for layer in reversed(range(len(weights))):
+        delta = activation_backward(
+            activations[layer], preactivations[layer], layer_inputs[layer + 1], grad_a
+        )
+        grad_w_in_out, grad_b, grad_a = linear_backward(
+            layer_inputs[layer], weights[layer].T, delta
+        )
+        grads.append((grad_w_in_out.T.contiguous(), grad_b))
+    return grads[::-1]

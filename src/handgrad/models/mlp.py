@@ -1,0 +1,99 @@
+"""A multi-layer perceptron for regression: Linear layers with an activation after each.
+
+    A_0 = X,   Z_l = A_{l-1} W_l^T + b_l,   A_l = f_l(Z_l),   prediction = A_L
+
+`hidden` lists the hidden widths (any depth; [] is a single linear layer), `activation` is f_l for
+the hidden layers and `output_activation` is f_L. Parameters are named `layers.<i>.weight` (shape
+(out, in), nn.Linear's layout) and `layers.<i>.bias`. The hand backward is `grads.mlp`.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+
+from handgrad.errors import require
+from handgrad.grads.activations import ACTIVATIONS
+from handgrad.grads.mlp import mlp_backward
+from handgrad.models.regression import RegressionModule
+
+INITS = ("torch", "normal")
+
+
+class MLP(RegressionModule):
+    """init: `torch` keeps nn.Linear's default (uniform, scaled by fan-in); `normal` draws every
+    weight from N(0, init_std^2) and sets biases to 0."""
+
+    def __init__(
+        self,
+        in_features: int = 1,
+        out_features: int = 1,
+        hidden: list[int] = (100,),
+        activation: str = "relu",
+        output_activation: str = "identity",
+        bias: bool = True,
+        init: str = "torch",
+        init_std: float = 0.01,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _validate(hidden, activation, output_activation, bias, init, init_std)
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        widths = [in_features, *hidden, out_features]
+        self.layers = torch.nn.ModuleList(
+            torch.nn.Linear(n_in, n_out, bias=bias) for n_in, n_out in pairwise(widths)
+        )
+        self.activations = [activation] * len(hidden) + [output_activation]
+        if init == "normal":
+            for layer in self.layers:
+                torch.nn.init.normal_(layer.weight, std=init_std)
+                if bias:
+                    torch.nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trace(x)[0][-1]
+
+    def trace(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The forward pass with what the backward needs: [A_0, ..., A_L] and [Z_1, ..., Z_L]."""
+        layer_inputs, preactivations = [x], []
+        for layer, name in zip(self.layers, self.activations, strict=True):
+            preactivations.append(layer(layer_inputs[-1]))
+            layer_inputs.append(ACTIVATIONS[name](preactivations[-1]))
+        return layer_inputs, preactivations
+
+    def hand_loss_and_grads(self, batch):
+        """Loss and dL/dW_l, dL/db_l for every layer from `grads.mlp.mlp_backward`."""
+        x, y = batch
+        layer_inputs, preactivations = self.trace(x)
+        pred = layer_inputs[-1]
+        weights = [layer.weight for layer in self.layers]
+        layer_grads = mlp_backward(
+            weights, self.activations, layer_inputs, preactivations, self.loss_grad(pred, y)
+        )
+        grads = {}
+        for i, (layer, (grad_w, grad_b)) in enumerate(zip(self.layers, layer_grads, strict=True)):
+            grads[f"layers.{i}.weight"] = grad_w
+            if layer.bias is not None:
+                grads[f"layers.{i}.bias"] = grad_b
+        return self.loss(pred, y), grads
+
+
+def _validate(hidden, activation, output_activation, bias, init, init_std) -> None:
+    """One ConfigError per bad key, naming the key, its value and what is allowed."""
+    require(
+        isinstance(hidden, list | tuple)
+        and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
+        f"model.hidden={hidden!r} must be a list of layer widths >= 1, e.g. [100] or [] for none",
+    )
+    for key, value in (("activation", activation), ("output_activation", output_activation)):
+        require(
+            value in ACTIVATIONS,
+            f"model.{key}={value!r} is not one of {', '.join(ACTIVATIONS)}",
+        )
+    require(isinstance(bias, bool), f"model.bias={bias!r} must be true or false")
+    require(init in INITS, f"model.init={init!r} is not one of {', '.join(INITS)}")
+    require(
+        isinstance(init_std, int | float) and init_std > 0,
+        f"model.init_std={init_std!r} must be > 0",
+    )
