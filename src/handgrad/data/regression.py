@@ -79,7 +79,7 @@ class _SplitTensorsDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         return tensor_loader(
-            *self.train_tensors(), batch_size=self.batch_size, shuffle=self.shuffle
+            *self.train_tensors(), batch_size=self.batch_size, shuffle=self.shuffle, seed=self.seed
         )
 
     def val_dataloader(self):
