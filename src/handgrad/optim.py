@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 
 import torch
 
-from handgrad.errors import ConfigError
+from handgrad.errors import ConfigError, require
 
 
 def param_groups(
@@ -34,3 +34,144 @@ def param_groups(
     result = [{"params": groups[None]}] if None in groups else []
     result += [{"params": groups[p], "lr": float(lr_by_param[p])} for p in lr_by_param]
     return result
+
+
+class HandSGD(torch.optim.Optimizer):
+    """Stochastic gradient descent with momentum, written out (the math of torch.optim.SGD).
+
+    For each parameter θ with gradient g, using its group's lr, momentum μ, dampening τ,
+    weight_decay λ and nesterov:
+
+        g   <- g + λ θ                       (weight decay as an L2 term in the loss)
+        b_1  = g                             (momentum buffer; only when μ > 0)
+        b_t  = μ b_{t-1} + (1 - τ) g         (t > 1)
+        d    = g + μ b_t  if nesterov  else  b_t   (d = g when μ = 0)
+        θ   <- θ - lr d
+
+    The buffer lives in `self.state[θ]["momentum_buffer"]`, so `state_dict()` resumes training.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
+        require(lr >= 0, f"optimizer.lr={lr} must be >= 0")
+        require(momentum >= 0, f"optimizer.momentum={momentum} must be >= 0")
+        require(weight_decay >= 0, f"optimizer.weight_decay={weight_decay} must be >= 0")
+        require(
+            not nesterov or (momentum > 0 and dampening == 0),
+            f"optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0, "
+            f"got momentum={momentum}, dampening={dampening}",
+        )
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure's loss if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            mu = group["momentum"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad
+                if group["weight_decay"] != 0:
+                    grad = grad.add(param, alpha=group["weight_decay"])
+                if mu != 0:
+                    state = self.state[param]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = grad.clone()
+                    else:
+                        state["momentum_buffer"].mul_(mu).add_(grad, alpha=1 - group["dampening"])
+                    buf = state["momentum_buffer"]
+                    grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
+                param.add_(grad, alpha=-group["lr"])
+        return loss
+
+
+class HandAdam(torch.optim.Optimizer):
+    """Adam (and AMSGrad), written out (the math of torch.optim.Adam, not AdamW).
+
+    For each parameter θ with gradient g, using its group's lr, betas (β1, β2), eps ε,
+    weight_decay λ and amsgrad; t counts this parameter's steps from 1:
+
+        g    <- g + λ θ                      (weight decay as an L2 term in the loss, like Adam)
+        m_t   = β1 m_{t-1} + (1 - β1) g      (first moment, m_0 = 0)
+        v_t   = β2 v_{t-1} + (1 - β2) g²     (second moment, v_0 = 0)
+        v_t   = max(v_max, v_t) =: v_max     (amsgrad only: never let the denominator shrink)
+        m̂_t   = m_t / (1 - β1^t),   v̂_t = v_t / (1 - β2^t)      (bias corrections)
+        θ    <- θ - lr m̂_t / (√v̂_t + ε)
+
+    computed as torch does: θ <- θ - lr / (1 - β1^t) · m_t / (√v_t / √(1 - β2^t) + ε).
+    t, m, v (and v_max) live in `self.state[θ]` and persist across steps, so `state_dict()`
+    resumes training (seed 000's `diy_adam` re-initialised them on every call: a bug).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ):
+        require(lr >= 0, f"optimizer.lr={lr} must be >= 0")
+        require(eps >= 0, f"optimizer.eps={eps} must be >= 0")
+        require(
+            len(betas) == 2 and all(0 <= beta < 1 for beta in betas),
+            f"optimizer.betas={list(betas)} must be two numbers in [0, 1)",
+        )
+        require(weight_decay >= 0, f"optimizer.weight_decay={weight_decay} must be >= 0")
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure's loss if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad
+                if group["weight_decay"] != 0:
+                    grad = grad.add(param, alpha=group["weight_decay"])
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(grad, 1 - beta1)  # m + (1 - β1)(g - m) = β1 m + (1 - β1) g
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                if group["amsgrad"]:
+                    v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                step_size = group["lr"] / (1 - beta1 ** state["step"])
+                denom = (v.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
+                param.addcdiv_(m, denom, value=-step_size)
+        return loss
