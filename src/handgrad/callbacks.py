@@ -1,4 +1,4 @@
-"""Training callbacks: the fit plot (more join them in later modules)."""
+"""Training callbacks: the fit plot, the gradient check (more join them in later modules)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 import lightning as L
 import matplotlib
 import torch
+
+from handgrad.errors import require
+from handgrad.gradcheck import compare_gradients
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -47,3 +50,30 @@ class FitPlot(L.Callback):
         if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
             trainer.logger.experiment.add_figure("fit", fig, global_step=trainer.global_step)
         plt.close(fig)
+
+
+class GradCheck(L.Callback):
+    """Every `every_n_steps` optimizer steps (0: never), compare hand and autograd gradients.
+
+    The check runs on the batch about to be trained on, in the model's own dtype, before the
+    step, and logs the worst row of `handgrad.gradcheck.compare_gradients` as
+    `gradcheck/max_abs_err` and `gradcheck/max_rel_err` at the current step.
+    """
+
+    def __init__(self, every_n_steps: int = 0):
+        require(
+            isinstance(every_n_steps, int) and every_n_steps >= 0,
+            f"callbacks.gradcheck.every_n_steps={every_n_steps!r} must be an integer >= 0 (0: off)",
+        )
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if not self.every_n_steps or trainer.global_step % self.every_n_steps:
+            return
+        rows = compare_gradients(pl_module, batch)
+        metrics = {
+            "gradcheck/max_abs_err": max(row.max_abs_err for row in rows),
+            "gradcheck/max_rel_err": max(row.max_rel_err for row in rows),
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
