@@ -4,13 +4,13 @@ import hydra
 from omegaconf import DictConfig
 
 from handgrad.errors import exit_for_user_error
-from handgrad.train import train
+from handgrad.train import run
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
-        return train(cfg)
+        return run(cfg)
     except Exception as exc:
         exit_for_user_error(exc)
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import warnings
@@ -13,19 +14,41 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-from handgrad.errors import ConfigError
+from handgrad.errors import ConfigError, find_user_error
 from handgrad.optim import param_groups
+
+log = logging.getLogger(__name__)
 
 # Advice that does not apply to in-memory tensor batches and tiny epochs.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
-def train(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float:
+    """The task `scripts/train.py` runs: `train(cfg)`, made safe for sweeps.
+
+    In a multirun a failing job (a bad value, a non-finite loss, an exception) is recorded in its
+    `metrics.json` as `status: failed` with a one-line `error`, and scores NaN, so the sweep's
+    other jobs still run and the summary shows why this one did not. A single run re-raises.
+    """
+    try:
+        return train(cfg)
+    except Exception as exc:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        reason = one_line(exc)
+        log.error("job failed: %s", reason, exc_info=find_user_error(exc) is None)
+        write_metrics(Path(cfg.paths.output_dir), {"status": "failed", "error": reason})
+        return math.nan
+
+
+def train(cfg: DictConfig) -> float:
     """Train one run described by `cfg`; write `metrics.json`; return `cfg.optimized_metric`."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -53,11 +76,25 @@ def train(cfg: DictConfig) -> float | None:
         metrics["learned"] = model.learned_parameters()
 
     if trainer.is_global_zero:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_metrics(run_dir, {"status": "ok", **metrics})
         if logger:
             log_hparams(logger, cfg, metrics)
     check_optimized_metric(cfg, metrics)
     return metrics[cfg.optimized_metric]
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def one_line(exc: BaseException) -> str:
+    """A user error's own message, else the exception's type and first line."""
+    user_error = find_user_error(exc)
+    if user_error is not None:
+        return str(user_error)
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
