@@ -113,13 +113,15 @@ class HandAdam(torch.optim.Optimizer):
         g    <- g + λ θ                      (weight decay as an L2 term in the loss, like Adam)
         m_t   = β1 m_{t-1} + (1 - β1) g      (first moment, m_0 = 0)
         v_t   = β2 v_{t-1} + (1 - β2) g²     (second moment, v_0 = 0)
-        v_t   = max(v_max, v_t) =: v_max     (amsgrad only: never let the denominator shrink)
+        u_t   = max(u_{t-1}, v_t)            (amsgrad only, u_0 = 0: the largest v so far,
+                                             used below in place of v_t)
         m̂_t   = m_t / (1 - β1^t),   v̂_t = v_t / (1 - β2^t)      (bias corrections)
         θ    <- θ - lr m̂_t / (√v̂_t + ε)
 
     computed as torch does: θ <- θ - lr / (1 - β1^t) · m_t / (√v_t / √(1 - β2^t) + ε).
-    t, m, v (and v_max) live in `self.state[θ]` and persist across steps, so `state_dict()`
-    resumes training (seed 000's `diy_adam` re-initialised them on every call: a bug).
+    The state lives in `self.state[θ]` under torch's names (step = t, exp_avg = m, exp_avg_sq = v,
+    max_exp_avg_sq = u) and persists across steps, so `state_dict()` resumes training (seed 000's
+    `diy_adam` re-initialised its moments on every call: a bug).
     """
 
     def __init__(
