@@ -1,0 +1,257 @@
+"""H. G. Wells' The Time Machine as character-level language-model batches (d2l's corpus).
+
+The text is d2l's `timemachine.txt`, downloaded once into `root` (or any UTF-8 file given as
+`path`), cleaned and tokenized exactly as d2l 1.0 does (see `handgrad.data.vocab`): 173,428
+character tokens over a vocabulary of 28. Batches are (X, Y) LongTensors, Y = X shifted by one.
+
+Splits (`split`):
+- holdout: the last `val_fraction` of the tokens validate; training uses only the tokens before
+  them (no training target reaches a validation token).
+- d2l: d2l 1.0 `TimeMachine`: every stride-1 window of num_steps + 1 tokens; windows 0..9,999
+  train, 10,000..14,999 validate (they share tokens with the last training windows, as in d2l).
+- seed003: d2l 0.17 `load_data_time_machine(batch_size, num_steps)`: trains on the first
+  max_tokens (default 10,000) tokens; d2l had no validation set, so it validates on the holdout
+  tail (the last `val_fraction` of the book), comparable with holdout runs.
+
+Sampling (`sampling`, holdout and seed003): `random` shuffles non-overlapping windows (a model
+starts each batch from a fresh state); `sequential` makes row i of batch k+1 continue row i of
+batch k (a model carries its state across batches and resets it at the start of each epoch).
+Each training epoch draws its random offset and order from (seed, epoch); see `windows.py`.
+Validation is deterministic: holdout and seed003 validate on the sequential cut of the validation
+tokens at offset 0 (the last batch may have fewer steps), d2l on its 5,000 windows in order.
+
+The corpus is read on first use (`setup`, `vocab`, `model_facts`), not when the module is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from handgrad.data.download import cached_download, check_sha1
+from handgrad.data.vocab import Vocab, preprocess
+from handgrad.data.windows import (
+    EpochBatches,
+    epoch_generator,
+    random_plan,
+    sequential_plan,
+    window_loader,
+    window_plan,
+)
+from handgrad.errors import DataError, require
+
+TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
+KNOWN_SHA1 = {TIME_MACHINE_URL: "090b5e7e70c295757f55df93cb0a180b9691891a"}
+SPLITS = ("holdout", "d2l", "seed003")
+SAMPLINGS = ("random", "sequential")
+D2L_NUM_TRAIN, D2L_NUM_VAL = 10_000, 5_000  # d2l 1.0 TimeMachine(num_train, num_val) defaults
+SEED003_MAX_TOKENS = 10_000  # d2l 0.17 load_data_time_machine(max_tokens=10000)
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of `path`; a one-line DataError naming the file for every way it can fail."""
+    fix = "point data.path at a UTF-8 English text file, or set data.path=null for The Time Machine"
+    if not path.is_file():
+        raise DataError(f"data.path={path} does not exist or is not a file; {fix}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}: {exc.reason}"
+        raise DataError(f"{path} is not UTF-8 text ({where}); {fix}") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror}); {fix}") from exc
+    if not text:
+        raise DataError(f"{path} is empty; {fix}")
+    return text
+
+
+def tokenize(text: str, source: Path) -> tuple[Vocab, torch.Tensor]:
+    """d2l 1.0's vocabulary and token tensor for `text` (read from `source`, named in errors)."""
+    clean = preprocess(text)
+    if not clean.strip():
+        raise DataError(
+            f"{source} has no ASCII letters, so d2l's clean-up (keep only A-Z, a-z) leaves "
+            "nothing to learn; point data.path at English text"
+        )
+    vocab = Vocab.build(clean)
+    return vocab, vocab.encode(clean)
+
+
+def _int_at_least(key: str, value, low: int) -> None:
+    require(
+        isinstance(value, int) and not isinstance(value, bool) and value >= low,
+        f"data.{key}={value!r} must be an integer >= {low}",
+    )
+
+
+class TimeMachineDataModule(L.LightningDataModule):
+    """Character-level language-model batches of The Time Machine (see the module docstring).
+
+    For the model: `vocab` (a `Vocab`), `sampling`, `batch_size`, `num_steps`, `model_facts()`.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        root: str = "~/.cache/handgrad",
+        url: str = TIME_MACHINE_URL,
+        sha1: str | None = None,
+        split: str = "holdout",
+        val_fraction: float = 0.1,
+        num_steps: int = 35,
+        batch_size: int = 32,
+        sampling: str = "random",
+        max_tokens: int | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        require(split in SPLITS, f"data.split={split!r} is not one of {', '.join(SPLITS)}")
+        require(
+            sampling in SAMPLINGS,
+            f"data.sampling={sampling!r} is not one of {', '.join(SAMPLINGS)}",
+        )
+        require(
+            not (split == "d2l" and sampling == "sequential"),
+            "data.sampling=sequential needs data.split=holdout or seed003 "
+            "(d2l's stride-1 windows overlap, so no row can continue another)",
+        )
+        _int_at_least("num_steps", num_steps, 1)
+        _int_at_least("batch_size", batch_size, 1)
+        if max_tokens is not None:
+            _int_at_least("max_tokens", max_tokens, 2)
+        require(
+            isinstance(val_fraction, int | float) and 0 < val_fraction < 1,
+            f"data.val_fraction={val_fraction!r} must be a number in (0, 1)",
+        )
+        require(
+            sha1 is None or (isinstance(sha1, str) and len(sha1) == 40),
+            f"data.sha1={sha1!r} must be 40 hex digits, or null (no check of data.path)",
+        )
+        require(bool(path) or bool(url), "data.url is empty: set it, or set data.path to a file")
+        _int_at_least("seed", seed, 0)
+        self.path = Path(path).expanduser() if path else None
+        self.root = Path(root).expanduser()
+        self.url, self.sha1 = url, sha1
+        self.split, self.sampling = split, sampling
+        self.val_fraction, self.max_tokens = val_fraction, max_tokens
+        self.num_steps, self.batch_size, self.seed = num_steps, batch_size, seed
+        self._vocab: Vocab | None = None
+        self.save_hyperparameters(logger=False)
+
+    # --- the corpus -----------------------------------------------------------------------------
+
+    def corpus_file(self) -> Path:
+        """`data.path` (checked against data.sha1 if set) or the cached download of `data.url`."""
+        if self.path is not None:
+            if self.path.is_file():
+                check_sha1(self.path, self.sha1, fix="use the right file or set data.sha1=null")
+            return self.path
+        return cached_download(self.url, self.root, self.sha1 or KNOWN_SHA1.get(self.url))
+
+    def prepare_data(self) -> None:
+        """Download the text if needed (Lightning calls this once per machine)."""
+        self.corpus_file()
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read and tokenize the corpus and plan the split (once; later calls do nothing)."""
+        if self._vocab is not None:
+            return
+        source = self.corpus_file()
+        vocab, tokens = tokenize(read_text(source), source)
+        self.tokens = tokens
+        if self.split == "d2l":
+            self._plan_d2l()
+        else:
+            self._plan_offset_split()
+        self._vocab = vocab
+
+    @property
+    def vocab(self) -> Vocab:
+        self.setup()
+        return self._vocab
+
+    def model_facts(self) -> dict[str, int]:
+        """What a model must know about this data to be built."""
+        return {"vocab_size": len(self.vocab)}
+
+    # --- splits ---------------------------------------------------------------------------------
+
+    # The plans set `train_span` and `val_span`: the half-open token ranges that each split's X and
+    # Y cover, and the batches: `_train_plan(epoch)`, `num_train_batches`, `val_batches`.
+
+    def _plan_d2l(self) -> None:
+        steps = self.num_steps
+        windows = min(len(self.tokens), self.max_tokens or len(self.tokens)) - steps
+        require(
+            windows >= D2L_NUM_TRAIN + D2L_NUM_VAL,
+            f"data.split=d2l needs {D2L_NUM_TRAIN + D2L_NUM_VAL} windows of "
+            f"data.num_steps+1={steps + 1} tokens; the corpus has {max(windows, 0)}",
+        )
+        self.train_span = (0, D2L_NUM_TRAIN + steps)
+        self.val_span = (D2L_NUM_TRAIN, D2L_NUM_TRAIN + D2L_NUM_VAL + steps)
+        self._train_plan = self._d2l_train_plan
+        self.num_train_batches = -(-D2L_NUM_TRAIN // self.batch_size)
+        val_starts = torch.arange(D2L_NUM_TRAIN, D2L_NUM_TRAIN + D2L_NUM_VAL)
+        self.val_batches = window_plan(val_starts, self.batch_size, steps)
+
+    def _plan_offset_split(self) -> None:
+        """holdout: [train | val] within the first max_tokens; seed003: the first max_tokens
+        (default 10,000) train, the tail of the whole book validates."""
+        n = len(self.tokens)
+        if self.split == "holdout":
+            n = min(n, self.max_tokens or n)
+        val_lo = n - round(n * self.val_fraction)
+        train_hi = val_lo if self.split == "holdout" else self.max_tokens or SEED003_MAX_TOKENS
+        require(
+            train_hi <= val_lo,
+            f"data.max_tokens={train_hi} reaches into the validation tail (the last "
+            f"{n - val_lo} tokens); use at most {val_lo}",
+        )
+        self.train_span, self.val_span = (0, train_hi), (val_lo, n)
+        self._train_plan = self._offset_train_plan
+        # Every epoch gets as many batches as the largest offset allows (d2l's count varies by 1).
+        max_offset = self.num_steps if self.sampling == "sequential" else self.num_steps - 1
+        self.num_train_batches = len(self._offset_plan(max_offset, torch.Generator()))
+        self.val_batches = sequential_plan(
+            val_lo, n, self.batch_size, self.num_steps, offset=0, ragged=True
+        )
+        for name, (lo, hi), count in (
+            ("training", self.train_span, self.num_train_batches),
+            ("validation", self.val_span, len(self.val_batches)),
+        ):
+            require(
+                count >= 1,
+                f"data.batch_size={self.batch_size} x data.num_steps={self.num_steps} is too "
+                f"big for the {hi - lo} {name} tokens of data.split={self.split}; lower them",
+            )
+
+    def _offset_plan(self, offset: int, gen: torch.Generator) -> list[torch.Tensor]:
+        lo, hi = self.train_span
+        if self.sampling == "sequential":
+            return sequential_plan(lo, hi, self.batch_size, self.num_steps, offset)
+        return random_plan(lo, hi, self.batch_size, self.num_steps, offset, gen)
+
+    def _offset_train_plan(self, epoch: int) -> list[torch.Tensor]:
+        """d2l 0.17's epoch: offset in [0, num_steps] (sequential) or [0, num_steps-1] (random)."""
+        gen = epoch_generator(self.seed, epoch)
+        high = self.num_steps + 1 if self.sampling == "sequential" else self.num_steps
+        offset = int(torch.randint(0, high, (), generator=gen))
+        return self._offset_plan(offset, gen)
+
+    def _d2l_train_plan(self, epoch: int) -> list[torch.Tensor]:
+        """d2l 1.0's epoch: the 10,000 training windows shuffled."""
+        order = torch.randperm(D2L_NUM_TRAIN, generator=epoch_generator(self.seed, epoch))
+        return window_plan(order, self.batch_size, self.num_steps)
+
+    # --- loaders --------------------------------------------------------------------------------
+
+    def train_dataloader(self):
+        self.setup()
+        return window_loader(self.tokens, EpochBatches(self._train_plan, self.num_train_batches))
+
+    def val_dataloader(self):
+        self.setup()
+        batches = self.val_batches
+        return window_loader(self.tokens, EpochBatches(lambda epoch: batches, len(batches)))
