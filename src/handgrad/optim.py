@@ -24,6 +24,9 @@ def param_groups(
     for name, param in named:
         pattern = next((p for p in lr_by_param if fnmatchcase(name, p)), None)
         groups.setdefault(pattern, []).append(param)
+    for pattern, lr in lr_by_param.items():
+        if not (isinstance(lr, int | float) and lr >= 0):
+            raise ConfigError(f"optimizer.lr_by_param.{pattern}={lr!r} must be a number >= 0")
     unused = [p for p in lr_by_param if p not in groups]
     if unused:
         names = ", ".join(name for name, _ in named)
