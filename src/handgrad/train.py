@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> float:
     datamodule = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, datamodule)
     callbacks = [instantiate(c, _convert_="all") for c in cfg.callbacks.values() if c]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    logger = build_logger(cfg)
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         default_root_dir=run_dir,
@@ -66,10 +66,12 @@ def train(cfg: DictConfig) -> float:
     )
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     train_metrics = _plain(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    trainer.validate(
+        model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
+    )
     metrics = {**train_metrics, **_plain(trainer.callback_metrics)}
     metrics["time/wall_s"] = time.perf_counter() - start
     if hasattr(model, "learned_parameters"):
@@ -111,6 +113,20 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
     )
     param_groups(model.named_parameters(), lr_by_param)  # a typo fails now, not after set-up
     return model
+
+
+def build_logger(cfg: DictConfig):
+    """The configured logger (False for `logger=null`).
+
+    Continuing from a checkpoint, TensorBoard is told to purge what the interrupted run logged
+    after the checkpoint's step, so the resumed curves have no duplicate steps.
+    """
+    if not cfg.get("logger"):
+        return False
+    if cfg.ckpt_path is None:
+        return instantiate(cfg.logger)
+    step = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True)["global_step"]
+    return instantiate(cfg.logger, purge_step=step)
 
 
 def log_hparams(logger, cfg: DictConfig, metrics: dict) -> None:
