@@ -1,0 +1,251 @@
+"""Character-level RNN language model (d2l 1.0 §9.5-9.6, the seeds' char-RNN).
+
+A batch is (X, Y), two (batch, num_steps) LongTensors with Y = X shifted by one character. The
+network runs time-major: tokens (T x B) and a state in, logits (T x B x V) and the last state out.
+The loss is the mean cross-entropy over all T*B tokens of the batch.
+
+Cells: `scratch` is the seeds' RNN written out, with a hand-derived backward (grads/rnn.py);
+`rnn`, `gru`, `lstm` are torch's fused nn.RNN / nn.GRU / nn.LSTM with a linear head.
+
+Hidden state: with random sampling every batch starts from a zero state. With sequential sampling
+row i of batch k+1 continues row i of batch k, so the last state of one training batch (detached:
+gradients stop at the batch boundary) is the first state of the next; it is reset to zero at
+each training epoch start, and validation carries its own state, reset at each validation start.
+`training_loss` and `hand_loss_and_grads` both start from `self.train_state` and leave it alone
+(they only record the batch's final state); `training_step` carries it on after the step, so a
+gradient check sees the same initial state in both.
+
+Metrics: `train/loss`, `val/loss` (token-weighted mean cross-entropy over the epoch), `train/ppl`,
+`val/ppl` (exp of those means; the sums are synced across processes), `perf/tokens_per_s`
+(training tokens over the seconds from epoch start to the last training batch's end), and
+`grad/norm` from the base class.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+
+from handgrad.errors import require
+from handgrad.grads.cross_entropy import cross_entropy_grad
+from handgrad.grads.rnn import ACTIVATIONS, rnn_backward
+from handgrad.models.base import HandgradModule
+
+FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+CELLS = ("scratch", *FUSED_CELLS)
+
+State = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+class ScratchRNN(nn.Module):
+    """H_t = f(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q, f = tanh or relu.
+
+    X_t is the one-hot row of token x_t, so X_t W_xh is the row W_xh[x_t]: the input projection is
+    an embedding lookup, not a (V-wide) matrix product. Weights ~ N(0, init_std^2), biases 0.
+    The state is H (B x H), zero when none is given.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, activation: str, init_std: float):
+        super().__init__()
+        self.activation = activation
+        self.W_xh = nn.Parameter(init_std * torch.randn(vocab_size, hidden_size))
+        self.W_hh = nn.Parameter(init_std * torch.randn(hidden_size, hidden_size))
+        self.b_h = nn.Parameter(torch.zeros(hidden_size))
+        self.W_hq = nn.Parameter(init_std * torch.randn(hidden_size, vocab_size))
+        self.b_q = nn.Parameter(torch.zeros(vocab_size))
+
+    def zero_state(self, batch_size: int) -> torch.Tensor:
+        return self.W_hh.new_zeros(batch_size, self.W_hh.shape[0])
+
+    def hidden_states(self, tokens: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        """H_1..H_T (T x B x H) for tokens (T x B) from the initial state h0 (B x H)."""
+        f = torch.tanh if self.activation == "tanh" else torch.relu
+        inputs = self.W_xh[tokens] + self.b_h  # X_t W_xh + b_h for every t at once
+        hidden, hiddens = h0, []
+        for x in inputs:
+            hidden = f(x + hidden @ self.W_hh)
+            hiddens.append(hidden)
+        return torch.stack(hiddens)
+
+    def forward(self, tokens: torch.Tensor, state: torch.Tensor | None = None):
+        h0 = self.zero_state(tokens.shape[1]) if state is None else state
+        hiddens = self.hidden_states(tokens, h0)
+        return hiddens @ self.W_hq + self.b_q, hiddens[-1]
+
+
+class FusedRNN(nn.Module):
+    """torch's nn.RNN / nn.GRU / nn.LSTM (num_layers, dropout between layers) + a linear head.
+
+    Input: the one-hot vector of each token (d2l's choice; the cell's first input weights then act
+    as an embedding), or a learned nn.Embedding of `embedding_dim` when that is set. The state is
+    torch's: h (layers x B x H), or (h, c) for the LSTM; None means zeros.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        activation: str,
+        embedding_dim: int | None,
+    ):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim) if embedding_dim else None
+        extra = {"nonlinearity": activation} if cell == "rnn" else {}
+        self.rnn = FUSED_CELLS[cell](
+            embedding_dim or vocab_size, hidden_size, num_layers, dropout=dropout, **extra
+        )
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens: torch.Tensor, state: State | None = None):
+        if self.embedding is None:
+            inputs = F.one_hot(tokens, self.vocab_size).to(self.head.weight.dtype)
+        else:
+            inputs = self.embedding(tokens)
+        outputs, state = self.rnn(inputs, state)
+        return self.head(outputs), state
+
+
+def detach_state(state: State) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class CharRNN(HandgradModule):
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "lstm",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        activation: str = "tanh",
+        embedding_dim: int | None = None,
+        init_std: float = 0.01,
+        **base_kwargs,
+    ):
+        super().__init__(**base_kwargs)
+        require(cell in CELLS, f"model.cell={cell!r} is not one of {', '.join(CELLS)}")
+        require(
+            activation in ACTIVATIONS,
+            f"model.activation={activation!r} is not one of {', '.join(ACTIVATIONS)}",
+        )
+        require(
+            activation == "tanh" or cell in ("scratch", "rnn"),
+            f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
+        )
+        require(
+            self.backward_mode == "autograd" or cell == "scratch",
+            f"model.backward=hand needs model.cell=scratch (cell {cell} has no hand backward)",
+        )
+        require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
+        require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")
+        require(0 <= dropout < 1, f"model.dropout={dropout!r} must be in [0, 1)")
+        require(
+            cell != "scratch" or (num_layers == 1 and dropout == 0 and embedding_dim is None),
+            "model.cell=scratch is one layer with one-hot input: "
+            "keep num_layers=1, dropout=0, embedding_dim=null",
+        )
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        if cell == "scratch":
+            self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
+        else:
+            self.net = FusedRNN(
+                cell, vocab_size, hidden_size, num_layers, dropout, activation, embedding_dim
+            )
+        self.train_ce = MeanMetric()
+        self.val_ce = MeanMetric()
+        self.carry_state = False  # set from the data's sampling in `setup`
+        self.train_state: State | None = None
+        self.val_state: State | None = None
+        self.final_state: State | None = None  # the last training batch's final state
+
+    def forward(self, tokens: torch.Tensor, state: State | None = None):
+        """Logits (T x B x V) and the final state for tokens (T x B)."""
+        return self.net(tokens, state)
+
+    def loss_and_state(self, batch, state: State | None) -> tuple[torch.Tensor, State]:
+        x, y = batch
+        logits, final = self(x.T, state)
+        return F.cross_entropy(logits.flatten(0, 1), y.T.flatten()), final
+
+    # --- the two backward modes: both start from self.train_state and leave it alone -----------
+    def training_loss(self, batch) -> torch.Tensor:
+        loss, self.final_state = self.loss_and_state(batch, self.train_state)
+        return loss
+
+    def hand_loss_and_grads(self, batch):
+        """Scratch cell: forward, then backpropagation through time by hand (grads/rnn.py)."""
+        x, y = batch
+        tokens, targets = x.T, y.T
+        net = self.net
+        h0 = net.zero_state(tokens.shape[1]) if self.train_state is None else self.train_state
+        hiddens = net.hidden_states(tokens, h0)
+        logits = hiddens @ net.W_hq + net.b_q
+        self.final_state = hiddens[-1]
+        grad_logits = cross_entropy_grad(logits, targets)
+        grads = rnn_backward(tokens, h0, hiddens, grad_logits, net.W_hh, net.W_hq, net.activation)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return loss, {f"net.{name}": grad for name, grad in grads.items()}
+
+    # --- training and validation loops ---------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        self.carry_state = self.trainer.datamodule.sampling == "sequential"
+
+    def on_train_epoch_start(self) -> None:
+        self.train_state = None
+        self.train_tokens = 0
+        self.epoch_start = time.perf_counter()
+        self.train_seconds = 0.0
+
+    def training_step(self, batch, batch_idx):
+        loss = self.training_step_loss(batch)
+        if self.carry_state:
+            self.train_state = detach_state(self.final_state)
+        tokens = batch[1].numel()
+        self.train_ce.update(loss.detach(), tokens)
+        self.train_tokens += tokens
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.train_seconds = time.perf_counter() - self.epoch_start
+
+    def on_train_epoch_end(self) -> None:
+        self.log_cross_entropy("train", self.train_ce)
+        self.log(
+            "perf/tokens_per_s",
+            self.train_tokens / max(self.train_seconds, 1e-9),
+            sync_dist=True,
+            reduce_fx="sum",
+        )
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_state = None
+
+    def validation_step(self, batch, batch_idx):
+        loss, final = self.loss_and_state(batch, self.val_state)
+        if self.carry_state:
+            self.val_state = final
+        self.val_ce.update(loss, batch[1].numel())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_cross_entropy("val", self.val_ce)
+
+    def log_cross_entropy(self, stage: str, mean_ce: MeanMetric) -> None:
+        """`<stage>/loss` = token-weighted mean CE of the epoch, `<stage>/ppl` = exp of it."""
+        ce = mean_ce.compute()
+        mean_ce.reset()
+        self.log(f"{stage}/loss", ce)
+        self.log(f"{stage}/ppl", ce.exp(), prog_bar=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store the vocabulary (a plain list of tokens) so generation needs nothing else."""
+        checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
