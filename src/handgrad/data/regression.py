@@ -3,6 +3,7 @@
 `RegressionDataModule`: y = X w_true + b_true + noise, with noise ~ N(0, noise_std^2).
 `RandomRegressionDataModule`: x and y both drawn from N(0, 1) (the seed-001 set-up), so a model
 can only memorise them.
+`FixedRegressionDataModule`: samples given in the config (seed 000's single x, y).
 """
 
 from __future__ import annotations
@@ -143,3 +144,44 @@ class RandomRegressionDataModule(_SplitTensorsDataModule):
         x = torch.randn(self.n_samples, self.in_features, generator=self.generator)
         y = torch.randn(self.n_samples, self.out_features, generator=self.generator)
         return x, y
+
+
+class FixedRegressionDataModule(_SplitTensorsDataModule):
+    """The samples written in the config: x (n_samples x in_features), y (n_samples x out_features).
+
+    Defaults are seed 000's single sample x = [-0.5, 0.1], y = [0.1, 0.2].
+    """
+
+    def __init__(
+        self,
+        x: list[list[float]] = ((-0.5, 0.1),),
+        y: list[list[float]] = ((0.1, 0.2),),
+        batch_size: int | None = None,
+        val_fraction: float = 0.0,
+        shuffle: bool = False,
+        seed: int = 0,
+    ):
+        self.given_x, self.given_y = _matrix("x", x), _matrix("y", y)
+        require(
+            self.given_x.shape[0] == self.given_y.shape[0],
+            f"data.x has {self.given_x.shape[0]} rows but data.y has {self.given_y.shape[0]}; "
+            "give one y row per x row",
+        )
+        super().__init__(batch_size, val_fraction, shuffle, seed)
+        self.save_hyperparameters(logger=False)
+
+    def make_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.given_x, self.given_y
+
+
+def _matrix(key: str, rows) -> torch.Tensor:
+    """`rows` (a list of equal-length lists of numbers) as a float32 matrix, or a ConfigError."""
+    try:
+        matrix = torch.tensor(rows, dtype=torch.float32)
+    except (TypeError, ValueError):
+        matrix = None
+    require(
+        matrix is not None and matrix.ndim == 2 and matrix.numel() > 0,
+        f"data.{key}={rows!r} must be a list of equal-length rows of numbers, e.g. [[-0.5, 0.1]]",
+    )
+    return matrix
