@@ -110,4 +110,4 @@ def window_plan(starts: torch.Tensor, batch_size: int, num_steps: int) -> list[t
     """One window of `num_steps` X positions per start, `batch_size` windows per batch in the
     given order (the last batch may have fewer rows)."""
     positions = starts.unsqueeze(1) + torch.arange(num_steps)
-    return list(positions.split(batch_size))
+    return list(positions.split(batch_size)) if len(starts) else []  # split() of nothing is [x]
