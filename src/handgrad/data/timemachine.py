@@ -25,6 +25,7 @@ The corpus is read on first use (`setup`, `vocab`, `model_facts`), not when the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
@@ -44,6 +45,7 @@ from handgrad.errors import DataError, require
 
 TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
 KNOWN_SHA1 = {TIME_MACHINE_URL: "090b5e7e70c295757f55df93cb0a180b9691891a"}
+SHA1_HEX = re.compile("[0-9a-f]{40}")
 SPLITS = ("holdout", "d2l", "seed003")
 SAMPLINGS = ("random", "sequential")
 D2L_NUM_TRAIN, D2L_NUM_VAL = 10_000, 5_000  # d2l 1.0 TimeMachine(num_train, num_val) defaults
@@ -126,8 +128,8 @@ class TimeMachineDataModule(L.LightningDataModule):
             f"data.val_fraction={val_fraction!r} must be a number in (0, 1)",
         )
         require(
-            sha1 is None or (isinstance(sha1, str) and len(sha1) == 40),
-            f"data.sha1={sha1!r} must be 40 hex digits, or null (no check of data.path)",
+            sha1 is None or (isinstance(sha1, str) and SHA1_HEX.fullmatch(sha1) is not None),
+            f"data.sha1={sha1!r} must be 40 lower-case hex digits, or null (no check of data.path)",
         )
         require(bool(path) or bool(url), "data.url is empty: set it, or set data.path to a file")
         _int_at_least("seed", seed, 0)
@@ -138,6 +140,7 @@ class TimeMachineDataModule(L.LightningDataModule):
         self.val_fraction, self.max_tokens = val_fraction, max_tokens
         self.num_steps, self.batch_size, self.seed = num_steps, batch_size, seed
         self._vocab: Vocab | None = None
+        self.tokens: torch.Tensor | None = None  # the whole corpus as token indices, by setup()
         self.save_hyperparameters(logger=False)
 
     # --- the corpus -----------------------------------------------------------------------------
@@ -212,8 +215,7 @@ class TimeMachineDataModule(L.LightningDataModule):
         self.train_span, self.val_span = (0, train_hi), (val_lo, n)
         self._train_plan = self._offset_train_plan
         # Every epoch gets as many batches as the largest offset allows (d2l's count varies by 1).
-        max_offset = self.num_steps if self.sampling == "sequential" else self.num_steps - 1
-        self.num_train_batches = len(self._offset_plan(max_offset, torch.Generator()))
+        self.num_train_batches = len(self._offset_plan(self._max_offset, torch.Generator()))
         self.val_batches = sequential_plan(
             val_lo, n, self.batch_size, self.num_steps, offset=0, ragged=True
         )
@@ -233,11 +235,15 @@ class TimeMachineDataModule(L.LightningDataModule):
             return sequential_plan(lo, hi, self.batch_size, self.num_steps, offset)
         return random_plan(lo, hi, self.batch_size, self.num_steps, offset, gen)
 
+    @property
+    def _max_offset(self) -> int:
+        """d2l 0.17 draws offsets in [0, num_steps] (sequential) or [0, num_steps - 1] (random)."""
+        return self.num_steps if self.sampling == "sequential" else self.num_steps - 1
+
     def _offset_train_plan(self, epoch: int) -> list[torch.Tensor]:
-        """d2l 0.17's epoch: offset in [0, num_steps] (sequential) or [0, num_steps-1] (random)."""
+        """d2l 0.17's epoch: a random offset, then the sequential or random cut after it."""
         gen = epoch_generator(self.seed, epoch)
-        high = self.num_steps + 1 if self.sampling == "sequential" else self.num_steps
-        offset = int(torch.randint(0, high, (), generator=gen))
+        offset = int(torch.randint(0, self._max_offset + 1, (), generator=gen))
         return self._offset_plan(offset, gen)
 
     def _d2l_train_plan(self, epoch: int) -> list[torch.Tensor]:
