@@ -1,4 +1,4 @@
-"""Training callbacks: the fit plot, the gradient check (more join them in later modules)."""
+"""Training callbacks: the fit plot, the gradient check, text samples (more join them later)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 import torch
 
 from handgrad.errors import require
+from handgrad.generate import generate
 from handgrad.gradcheck import compare_gradients
 
 matplotlib.use("Agg")
@@ -77,3 +78,38 @@ class GradCheck(L.Callback):
         }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
+
+
+class TextSample(L.Callback):
+    """Every `every_n_epochs` training epochs, continue `prefix` with the char-RNN and log the text
+    to TensorBoard's Text tab (tag `sample`) at the current step.
+
+    temperature 0 is greedy (d2l's `predict`); > 0 samples, optionally among the `top_k` most
+    likely characters, from a generator seeded with `seed` (the same every time).
+    """
+
+    def __init__(
+        self,
+        prefix: str = "time traveller ",
+        num_chars: int = 100,
+        every_n_epochs: int = 10,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        seed: int = 0,
+    ):
+        require(
+            isinstance(every_n_epochs, int) and every_n_epochs >= 1,
+            f"callbacks.text_sample.every_n_epochs={every_n_epochs!r} must be an integer >= 1",
+        )
+        self.every_n_epochs = every_n_epochs
+        self.options = dict(
+            prefix=prefix, num_chars=num_chars, temperature=temperature, top_k=top_k, seed=seed
+        )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        text = generate(pl_module, trainer.datamodule.vocab, **self.options)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_text"):
+                logger.experiment.add_text("sample", text, global_step=trainer.global_step)

@@ -1,0 +1,141 @@
+"""Generate text with a trained char-RNN: `scripts/generate.py ckpt=<file.ckpt> [key=value ...]`.
+
+Keys (all but ckpt optional):
+  ckpt=<path>            a checkpoint of a `model=rnn` run (it carries its vocabulary)
+  prefix="time traveller "  the text to continue; the model first reads all of it (warm-up)
+  num_chars=100          how many characters to generate after the prefix
+  temperature=0          0: greedy, always the most likely next character (d2l's `predict`);
+                         > 0: sample from softmax(logits / temperature)
+  top_k=<k>              with temperature > 0: sample among the k most likely characters only
+  seed=0                 the sampling generator's seed (same seed, same text)
+
+Characters outside the vocabulary: the prefix is cleaned exactly as the training text was (d2l's
+preprocessing): every run of characters other than the ASCII letters becomes one space, then
+lower case, so "The Time-Traveller!" is read as "the time traveller ". The printed text starts
+with that cleaned prefix. A letter the checkpoint's vocabulary lacks (possible with a custom
+corpus) is read as `<unk>`, and a generated `<unk>` prints as the string "<unk>". A prefix with
+nothing left after cleaning (the empty string) is a config error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from handgrad.data.vocab import Vocab, preprocess
+from handgrad.errors import CheckpointError, ConfigError, HandgradError, require
+from handgrad.models.char_rnn import CharRNN
+
+DEFAULTS = {
+    "ckpt": None,
+    "prefix": "time traveller ",
+    "num_chars": 100,
+    "temperature": 0.0,
+    "top_k": None,
+    "seed": 0,
+}
+TYPES = {
+    "ckpt": str,
+    "prefix": str,
+    "num_chars": int,
+    "temperature": float,
+    "top_k": int,
+    "seed": int,
+}
+
+
+def next_token(
+    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator
+) -> int:
+    """Argmax when temperature is 0; else a draw from softmax(logits / temperature), top-k cut."""
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits.float().cpu() / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth_largest = logits.topk(top_k).values[-1]
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
+
+
+@torch.no_grad()
+def generate(
+    model: CharRNN,
+    vocab: Vocab,
+    prefix: str,
+    num_chars: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """The cleaned prefix followed by `num_chars` generated characters.
+
+    Warm-up: the model reads the whole prefix in one call (the state after its last character and
+    the logits there); then each step picks a character and feeds it back in.
+    """
+    text = preprocess(prefix)
+    require(text != "", f"prefix={prefix!r} has no letters or spaces to start from")
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    tokens = vocab.encode(text).to(model.device).unsqueeze(1)  # (T x 1)
+    logits, state = model(tokens)
+    generated = []
+    for _ in range(num_chars):
+        token = next_token(logits[-1, 0], temperature, top_k, generator)
+        generated.append(token)
+        logits, state = model(torch.tensor([[token]], device=model.device), state)
+    model.train(was_training)
+    return text + vocab.decode(generated)
+
+
+def load_checkpoint(path: str | Path) -> tuple[CharRNN, Vocab]:
+    """The char-RNN and vocabulary of a checkpoint, loaded with `torch.load(weights_only=True)`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails in many ways on a damaged or foreign file
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__})") from exc
+    keys = ("vocab", "state_dict", "hyper_parameters")
+    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
+        raise CheckpointError(
+            f"checkpoint {path} is not from a char-RNN run (no vocabulary); "
+            "train one with `scripts/train.py model=rnn`"
+        )
+    try:
+        vocab = Vocab.from_list(checkpoint["vocab"])
+        model = CharRNN(**checkpoint["hyper_parameters"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError, HandgradError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit a char-RNN: {exc}") from exc
+    return model, vocab
+
+
+def parse_args(argv: list[str]) -> dict:
+    """key=value arguments over DEFAULTS, converted to their types; ckpt is required."""
+    args = dict(DEFAULTS)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        require(
+            sep == "=" and key in DEFAULTS,
+            f"unknown argument {arg!r}: use key=value with keys {', '.join(DEFAULTS)}",
+        )
+        try:
+            args[key] = TYPES[key](value)
+        except ValueError:
+            kind = "an integer" if TYPES[key] is int else "a number"
+            raise ConfigError(f"{key}={value!r} must be {kind}") from None
+    require(args["ckpt"] is not None, "ckpt=<path to a .ckpt file> is required")
+    require(args["num_chars"] >= 0, f"num_chars={args['num_chars']} must be >= 0")
+    require(args["temperature"] >= 0, f"temperature={args['temperature']} must be >= 0")
+    require(args["top_k"] is None or args["top_k"] >= 1, f"top_k={args['top_k']} must be >= 1")
+    return args
+
+
+def main(argv: list[str]) -> str:
+    """Parse the arguments, load the checkpoint, return the generated text."""
+    args = parse_args(argv)
+    model, vocab = load_checkpoint(args.pop("ckpt"))
+    return generate(model, vocab, **args)
