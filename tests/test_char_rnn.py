@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import math
+from functools import partial
+
+import lightning as L
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import CONF, SHARED_DATA, compose_config, run_script
+from handgrad.data.timemachine import TimeMachineDataModule
 from handgrad.errors import ConfigError
+from handgrad.generate import generate, load_checkpoint
+from handgrad.gradcheck import gradcheck
 from handgrad.models.char_rnn import CharRNN
+from handgrad.train import train
+
+TIME_MACHINE = SHARED_DATA / "timemachine.txt"
 
 
 def scratch_rnn(vocab_size: int, hidden_size: int, activation: str) -> CharRNN:
@@ -98,3 +112,177 @@ def test_every_cell_maps_tokens_to_logits_and_a_state_it_accepts(cell):
     assert logits.shape == (5, 3, 28)
     logits_again, _ = model(tokens[:2], state)
     assert logits_again.shape == (2, 3, 28)
+
+
+# --- carried state in the real loop --------------------------------------------------------------
+
+
+class StateSpy(CharRNN):
+    """Records the state each training/validation batch starts from and the state it ends with."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records = []
+
+    def training_step(self, batch, batch_idx):
+        start = self.train_state
+        loss = super().training_step(batch, batch_idx)
+        self.records.append(("train", self.current_epoch, batch_idx, start, self.final_state))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        start = self.val_state
+        _, end = self.loss_and_state(batch, start)
+        super().validation_step(batch, batch_idx)
+        self.records.append(("val", self.current_epoch, batch_idx, start, end))
+
+
+def tiny_data(sampling: str) -> TimeMachineDataModule:
+    return TimeMachineDataModule(
+        path=str(TIME_MACHINE), max_tokens=1000, batch_size=4, num_steps=10, sampling=sampling
+    )
+
+
+def fit_spy(sampling: str, epochs: int = 2) -> StateSpy:
+    datamodule = tiny_data(sampling)
+    optimizer = partial(torch.optim.SGD, lr=0.5)
+    model = StateSpy(len(datamodule.vocab), cell="scratch", hidden_size=8, optimizer=optimizer)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return model
+
+
+def test_sequential_sampling_carries_state_and_resets_each_epoch():
+    model = fit_spy("sequential")
+    for stage in ("train", "val"):
+        records = [r for r in model.records if r[0] == stage]
+        assert len({r[1] for r in records}) == 2 and len(records) > 4  # two epochs, many batches
+        for previous, (_, _, batch_idx, start, _) in zip([None, *records], records, strict=False):
+            if batch_idx == 0:
+                assert start is None  # reset at each epoch (and each validation) start
+            else:
+                assert not start.requires_grad  # detached: BPTT stops at the batch boundary
+                torch.testing.assert_close(start, previous[4].detach(), rtol=0, atol=0)
+
+
+def test_random_sampling_starts_every_batch_from_zero():
+    model = fit_spy("random", epochs=1)
+    assert model.records and all(start is None for *_, start, _ in model.records)
+
+
+def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy():
+    """The last validation batch is narrower (ragged): a per-batch mean would weigh it wrongly."""
+    datamodule = tiny_data("sequential")
+    model = CharRNN(len(datamodule.vocab), cell="gru", hidden_size=8)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (logged,) = trainer.validate(model, datamodule=datamodule, verbose=False)
+    total, tokens, state = 0.0, 0, None
+    with torch.no_grad():
+        widths = set()
+        for x, y in datamodule.val_dataloader():
+            loss, state = model.loss_and_state((x, y), state)
+            total, tokens = total + float(loss) * y.numel(), tokens + y.numel()
+            widths.add(y.shape[1])
+    assert len(widths) == 2  # the test needs batches of different sizes
+    assert logged["val/ppl"] == pytest.approx(math.exp(total / tokens), rel=1e-5)
+    assert logged["val/loss"] == pytest.approx(total / tokens, rel=1e-5)
+
+
+# --- a tiny run through the training task ---------------------------------------------------------
+
+TINY_RUN = [
+    "model=rnn",
+    "model.cell=scratch",
+    "model.backward=hand",
+    "model.hidden_size=32",
+    f"data.path={TIME_MACHINE}",
+    "data.max_tokens=4000",
+    "data.batch_size=16",
+    "data.num_steps=16",
+    "data.sampling=sequential",
+    "optimizer.lr=0.01",
+    "trainer.max_epochs=3",
+    "trainer.log_every_n_steps=1",
+    "callbacks.text_sample.every_n_epochs=1",
+    "callbacks.text_sample.num_chars=20",
+    "device=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("rnn") / "run"
+    train(compose_config(TINY_RUN, run_dir))
+    return run_dir
+
+
+def test_tiny_run_lowers_val_ppl_and_logs_ppl_and_samples(tiny_run):
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    assert {"train/ppl", "val/ppl", "train/loss", "val/loss", "grad/norm"} <= set(
+        events.Tags()["scalars"]
+    )
+    assert events.Scalars("perf/tokens_per_s")[-1].value > 0
+    val_ppl = [point.value for point in events.Scalars("val/ppl")]
+    assert len(val_ppl) >= 3 and val_ppl[-1] < val_ppl[0] < 28  # 28: a uniform guess's ppl
+    samples = events.Tensors("sample/text_summary")
+    assert len(samples) == 3
+    text = samples[-1].tensor_proto.string_val[0].decode()
+    assert text.startswith("time traveller ") and len(text) == len("time traveller ") + 20
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["val/ppl"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-5)
+
+
+def test_checkpoint_loads_weights_only_and_carries_the_vocabulary(tiny_run):
+    checkpoint = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["vocab"] == [" ", "<unk>", *"abcdefghijklmnopqrstuvwxyz"]
+    assert checkpoint["hyper_parameters"]["cell"] == "scratch"
+    assert set(checkpoint["state_dict"]) == {
+        f"net.{n}" for n in ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+    }
+
+
+def test_generate_cli_continues_the_prefix_from_the_checkpoint(tiny_run):
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    result = run_script(
+        "generate.py", f"ckpt={ckpt}", "prefix=The Time-Traveller!", "num_chars=30", cwd=tiny_run
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Cleaned as the training text was: lower case, each run of non-letters one space.
+    model, vocab = load_checkpoint(ckpt)
+    expected = generate(model, vocab, "the time traveller ", num_chars=30)
+    assert result.stdout == expected + "\n"
+    assert expected.startswith("the time traveller ") and len(expected) == 19 + 30
+
+
+GRADCHECK_RNN = [
+    "model=rnn",
+    "model.cell=scratch",
+    "model.hidden_size=16",
+    "model.init_std=0.3",
+    f"data.path={TIME_MACHINE}",
+    "data.batch_size=4",
+    "data.num_steps=12",
+]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_gradcheck_passes_for_the_scratch_cell(activation, capsys):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="gradcheck", overrides=[*GRADCHECK_RNN, f"model.activation={activation}"]
+        )
+    assert gradcheck(cfg), capsys.readouterr().out
+
+
+def test_gradcheck_script_exits_0_for_the_scratch_cell(tmp_path):
+    result = run_script("gradcheck.py", *GRADCHECK_RNN, "model.activation=relu", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "gradcheck passed" in result.stdout
