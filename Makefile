@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH) || echo "could not install '$(TORCH)'; pip will pick a torch>=2.3 build itself"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,hpo,slurm]"
 	touch $(STAMP)
 
 train: setup
