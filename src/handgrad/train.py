@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from handgrad.checkpointing import AtomicCheckpointIO, interrupt_exit_code
 from handgrad.errors import ConfigError, find_user_error
 from handgrad.optim import param_groups
 
@@ -63,10 +64,15 @@ def train(cfg: DictConfig) -> float:
         default_root_dir=run_dir,
         callbacks=callbacks,
         logger=logger,
+        plugins=[AtomicCheckpointIO()],
     )
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    except SystemExit as exc:
+        code = interrupt_exit_code(trainer, exc)
+        raise SystemExit(exc.code if code is None else code) from None
     train_metrics = _plain(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.validate(
