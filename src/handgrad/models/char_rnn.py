@@ -120,6 +120,12 @@ def detach_state(state: State) -> State:
 
 
 class CharRNN(HandgradModule):
+    """The language model: a cell (`scratch` or a fused `rnn`/`gru`/`lstm`) and its vocabulary.
+
+    `vocab_size` comes from the data (`model_facts`); the vocabulary itself is written into every
+    checkpoint (`on_save_checkpoint`), so `handgrad.generate` needs nothing but the file.
+    """
+
     def __init__(
         self,
         vocab_size: int,
