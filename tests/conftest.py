@@ -26,6 +26,12 @@ def compose_config(overrides: list[str], output_dir: Path):
     return cfg
 
 
+@pytest.fixture(autouse=True)
+def time_machine_from_shared_data(monkeypatch):
+    """Read The Time Machine from ../shared/data (no downloads, nothing written to ~/.cache)."""
+    monkeypatch.setenv("HANDGRAD_DATA", str(SHARED_DATA))
+
+
 @pytest.fixture
 def compose_in(tmp_path):
     def _compose(*overrides: str):

@@ -21,9 +21,15 @@ def test_every_group_has_options():
     assert {"model", "data", "optimizer", "device", "logger", "callbacks", "experiment"} <= groups
 
 
+# A data option is composed with a model that can read it (the default model is linear).
+MODEL_FOR_DATA = {"timemachine": "rnn", "random_regression": "mlp", "fixed_regression": "mlp"}
+
+
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
 def test_option_composes_and_instantiates(group, option, tmp_path):
-    cfg = compose_config([f"{group}={option}"], tmp_path)
+    model = MODEL_FOR_DATA.get(option, "linear") if group == "data" else None
+    overrides = [f"model={model}"] if model else []
+    cfg = compose_config([*overrides, f"{group}={option}"], tmp_path)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, datamodule)
     model.configure_optimizers()
@@ -35,10 +41,14 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
 
 @pytest.mark.parametrize(
     ("model", "data_target"),
-    [("linear", "RegressionDataModule")],
+    [
+        ("linear", "RegressionDataModule"),
+        ("mlp", "RandomRegressionDataModule"),
+        ("rnn", "TimeMachineDataModule"),
+    ],
 )
 def test_model_selects_its_data_and_data_still_overrides(model, data_target, tmp_path):
     cfg = compose_config([f"model={model}"], tmp_path)
     assert cfg.data._target_.endswith(data_target)
-    cfg = compose_config([f"model={model}", "data=random_regression"], tmp_path)
-    assert cfg.data._target_.endswith("RandomRegressionDataModule")
+    cfg = compose_config([f"model={model}", "data=fixed_regression"], tmp_path)
+    assert cfg.data._target_.endswith("FixedRegressionDataModule")
