@@ -119,5 +119,6 @@ def gradcheck(cfg: DictConfig) -> bool:
     if failed:
         print(f"gradcheck FAILED ({tolerance}): {', '.join(failed)}")
     else:
-        print(f"gradcheck passed: {len(rows) - 1} parameters and the loss agree ({tolerance})")
+        n = len(rows) - 1
+        print(f"gradcheck passed: the loss and {n} parameter{'s' * (n != 1)} agree ({tolerance})")
     return not failed
