@@ -13,8 +13,9 @@ Backward, starting from G_L = dL/dA_L (the loss gradient) and going down:
     dL/db_l   = sum_n δ_l[n]                 (D_l)
     G_{l-1}   = dL/dA_{l-1} = δ_l W_l        (N x D_{l-1})
 so δ_l = (δ_{l+1} W_{l+1}) ⊙ f_l'(Z_l). In the textbook layout W = W_l^T (in x out), Z = A W + b,
-these read dL/dW = A_{l-1}^T δ_l and δ_l = (δ_{l+1} W_{l+1}^T) ⊙ f'(Z_l): exactly
-`linear_backward(A_{l-1}, W_l^T, δ_l)`, whose weight gradient is transposed back into W_l's layout.
+these read dL/dW = A_{l-1}^T δ_l and δ_l = (δ_{l+1} W_{l+1}^T) ⊙ f'(Z_l), as in grads/linear.py.
+Computing dL/dW_l as δ_l^T A_{l-1} gives it in W_l's layout with no transpose copy, and G_0 (the
+gradient for the input X) is never needed, so the first layer skips it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import torch
 
 from handgrad.grads.activations import activation_backward
-from handgrad.grads.linear import linear_backward
 
 
 def mlp_backward(
@@ -45,8 +45,7 @@ def mlp_backward(
         delta = activation_backward(
             activations[layer], preactivations[layer], layer_inputs[layer + 1], grad_a
         )
-        grad_w_in_out, grad_b, grad_a = linear_backward(
-            layer_inputs[layer], weights[layer].T, delta
-        )
-        grads.append((grad_w_in_out.T.contiguous(), grad_b))
+        grads.append((delta.T @ layer_inputs[layer], delta.sum(0)))
+        if layer > 0:
+            grad_a = delta @ weights[layer]
     return grads[::-1]
