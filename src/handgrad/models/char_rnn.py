@@ -78,7 +78,11 @@ class ScratchRNN(nn.Module):
 
 
 class FusedRNN(nn.Module):
-    """torch's nn.RNN / nn.GRU / nn.LSTM (num_layers, dropout between layers) + a linear head.
+    """torch's nn.RNN / nn.GRU / nn.LSTM (num_layers) + a linear head.
+
+    `dropout` zeroes activations between stacked layers (torch's own option) and on the last
+    layer's outputs before the head (Zaremba et al. 2014: dropout on the non-recurrent
+    connections only), so it regularises a one-layer network too.
 
     Input: the one-hot vector of each token (d2l's choice; the cell's first input weights then act
     as an embedding), or a learned nn.Embedding of `embedding_dim` when that is set. The state is
@@ -99,9 +103,11 @@ class FusedRNN(nn.Module):
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim) if embedding_dim else None
         extra = {"nonlinearity": activation} if cell == "rnn" else {}
+        between_layers = dropout if num_layers > 1 else 0.0  # torch warns on one layer
         self.rnn = FUSED_CELLS[cell](
-            embedding_dim or vocab_size, hidden_size, num_layers, dropout=dropout, **extra
+            embedding_dim or vocab_size, hidden_size, num_layers, dropout=between_layers, **extra
         )
+        self.output_dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens: torch.Tensor, state: State | None = None):
@@ -110,7 +116,7 @@ class FusedRNN(nn.Module):
         else:
             inputs = self.embedding(tokens)
         outputs, state = self.rnn(inputs, state)
-        return self.head(outputs), state
+        return self.head(self.output_dropout(outputs)), state
 
 
 def detach_state(state: State) -> State:
