@@ -11,7 +11,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from handgrad.data.batching import tensor_loader
+from handgrad.data.batching import rank_and_world, tensor_loader
 from handgrad.errors import require
 
 X_GENERATORS = ("uniform", "arange", "normal")
@@ -79,12 +79,26 @@ class _SplitTensorsDataModule(L.LightningDataModule):
         return self.x[self.val_rows], self.y[self.val_rows]
 
     def train_dataloader(self):
+        rank, world_size = rank_and_world(self)
         return tensor_loader(
-            *self.train_tensors(), batch_size=self.batch_size, shuffle=self.shuffle, seed=self.seed
+            *self.train_tensors(),
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
         )
 
     def val_dataloader(self):
-        return tensor_loader(*self.val_tensors(), batch_size=self.batch_size, shuffle=False)
+        rank, world_size = rank_and_world(self)
+        return tensor_loader(
+            *self.val_tensors(),
+            batch_size=self.batch_size,
+            shuffle=False,
+            rank=rank,
+            world_size=world_size,
+            pad=False,
+        )
 
 
 class RegressionDataModule(_SplitTensorsDataModule):

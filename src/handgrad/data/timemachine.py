@@ -31,12 +31,14 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from handgrad.data.batching import rank_and_world, rank_share
 from handgrad.data.download import cached_download, check_sha1
 from handgrad.data.vocab import Vocab, preprocess
 from handgrad.data.windows import (
     EpochBatches,
     epoch_generator,
     random_plan,
+    row_block,
     sequential_plan,
     window_loader,
     window_plan,
@@ -253,11 +255,43 @@ class TimeMachineDataModule(L.LightningDataModule):
 
     # --- loaders --------------------------------------------------------------------------------
 
+    # Under DDP each loader serves this rank's part (rank and world size from the trainer):
+    # sequential batches are split by rows (`row_block`, so every rank's rows still continue),
+    # shuffled ones dealt out whole (`rank_share`, equally many per training rank).
+
     def train_dataloader(self):
         self.setup()
-        return window_loader(self.tokens, EpochBatches(self._train_plan, self.num_train_batches))
+        rank, world_size = rank_and_world(self)
+        plan, total = self._train_plan, self.num_train_batches
+        count = total
+        if world_size > 1 and self.sampling == "sequential":
+            self._check_rows_per_rank(world_size)
+
+            def plan(epoch):
+                return row_block(self._train_plan(epoch)[:total], rank, world_size)
+
+        elif world_size > 1:
+
+            def plan(epoch):
+                return rank_share(self._train_plan(epoch)[:total], rank, world_size)
+
+            count = -(-total // world_size)
+        return window_loader(self.tokens, EpochBatches(plan, count))
 
     def val_dataloader(self):
         self.setup()
-        batches = self.val_batches
+        rank, world_size = rank_and_world(self)
+        if self.split == "d2l":
+            batches = rank_share(self.val_batches, rank, world_size, pad=False)
+        else:
+            self._check_rows_per_rank(world_size)
+            batches = row_block(self.val_batches, rank, world_size)
         return window_loader(self.tokens, EpochBatches(lambda epoch: batches, len(batches)))
+
+    def _check_rows_per_rank(self, world_size: int) -> None:
+        require(
+            self.batch_size >= world_size,
+            f"data.batch_size={self.batch_size} is smaller than the {world_size} DDP processes: "
+            "sequential batches are split by rows across them; use data.batch_size >= "
+            f"{world_size}",
+        )

@@ -12,6 +12,11 @@ resumed run sees the same batches. The plans follow d2l (https://d2l.ai):
 - `random_plan`: d2l 0.17 `seq_data_iter_random`. Non-overlapping windows start at
   offset + j*steps; they are shuffled and batched, so neighbouring batches are unrelated.
 - `window_plan`: d2l 1.0 `TimeMachine`. Given window starts (one window per start), in order.
+
+Under DDP each rank keeps its part of every epoch's plan (the DataModule asks for it): shuffled
+batches are dealt out whole (`batching.rank_share`), while a sequential plan is cut by rows
+(`row_block`): rank r owns the same contiguous block of rows in every batch, so row i of batch
+k+1 still continues row i of batch k on every rank (interleaving batches would break that).
 """
 
 from __future__ import annotations
@@ -111,3 +116,11 @@ def window_plan(starts: torch.Tensor, batch_size: int, num_steps: int) -> list[t
     given order (the last batch may have fewer rows)."""
     positions = starts.unsqueeze(1) + torch.arange(num_steps)
     return list(positions.split(batch_size)) if len(starts) else []  # split() of nothing is [x]
+
+
+def row_block(batches: list[torch.Tensor], rank: int, world_size: int) -> list[torch.Tensor]:
+    """Rank `rank`'s contiguous block of rows of every (rows, steps) batch; blocks differ in size
+    by at most one row (`tensor_split`). World size 1 returns `batches` itself."""
+    if world_size == 1:
+        return batches
+    return [batch.tensor_split(world_size)[rank] for batch in batches]
