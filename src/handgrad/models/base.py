@@ -55,12 +55,22 @@ class HandgradModule(L.LightningModule):
 
         In autograd mode Lightning does backward and step with the returned loss; in hand mode
         this method has already stepped the optimizer.
+
+        Under DDP (world size W > 1) the training loss is the mean of the ranks' losses,
+        L = (1/W) sum_r L_r, each L_r computed on rank r's own batch, so its gradient is the mean
+        of the ranks' gradients: dL/dtheta = (1/W) sum_r dL_r/dtheta. For autograd DDP's reducer
+        computes that during `backward`; it never sees hand gradients, so hand mode averages them
+        itself (`mean_across_ranks`: one all-reduce of all gradients flattened into one vector)
+        before clipping and stepping. Every rank then clips the same gradient and takes the same
+        step, and the replicas stay identical.
         """
         if self.automatic_optimization:
             return self.training_loss(batch)
         optimizer = self.optimizers()
         with torch.no_grad():
             loss, grads = self.hand_loss_and_grads(batch)
+        if self.trainer.world_size > 1:
+            grads = mean_across_ranks(grads)
         for name, param in self.named_parameters():
             param.grad = grads[name]
         optimizer.step()
@@ -78,3 +88,17 @@ class HandgradModule(L.LightningModule):
             "this model was built without an optimizer; pass one to train it",
         )
         return self.optimizer_factory(param_groups(self.named_parameters(), self.lr_by_param))
+
+
+def mean_across_ranks(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of `grads` over all DDP ranks, in one all-reduce of one flat vector.
+
+    Every rank must call this with the same names and shapes (each holds a full replica).
+    """
+    flat = torch.cat([grad.reshape(-1) for grad in grads.values()])
+    torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+    flat /= torch.distributed.get_world_size()
+    chunks = flat.split([grad.numel() for grad in grads.values()])
+    return {
+        name: chunk.view_as(grad) for (name, grad), chunk in zip(grads.items(), chunks, strict=True)
+    }

@@ -48,7 +48,10 @@ class RegressionModule(HandgradModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         pred = self(x)
-        self.log("val/loss", self.loss(pred, y), batch_size=x.shape[0], prog_bar=True)
+        loss = self.loss(pred, y)
+        # sync_dist: under DDP the epoch's val/loss is the batch-size-weighted mean over all ranks
+        # (monitored by checkpointing and early stopping, which must decide alike on every rank).
+        self.log("val/loss", loss, batch_size=x.shape[0], prog_bar=True, sync_dist=True)
         self.val_mse(pred, y)
         self.log("val/mse", self.val_mse)
 
