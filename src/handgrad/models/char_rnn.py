@@ -253,10 +253,11 @@ class CharRNN(HandgradModule):
 
     def log_cross_entropy(self, stage: str, mean_ce: MeanMetric) -> None:
         """`<stage>/loss` = token-weighted mean CE of the epoch, `<stage>/ppl` = exp of it."""
-        ce = mean_ce.compute()
+        ce = mean_ce.compute()  # under DDP: the sums of every rank, so the same on all ranks
         mean_ce.reset()
-        self.log(f"{stage}/loss", ce)
-        self.log(f"{stage}/ppl", ce.exp(), prog_bar=True)
+        # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
+        self.log(f"{stage}/loss", ce, sync_dist=True)
+        self.log(f"{stage}/ppl", ce.exp(), prog_bar=True, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store the vocabulary (a plain list of tokens) so generation needs nothing else."""
