@@ -1,9 +1,10 @@
-"""Checkpoint safety: atomic writes, and a checkpoint saved when training is interrupted."""
+"""Checkpoint safety: atomic writes, a checkpoint saved on interrupts, RNG states for resume."""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 from pathlib import Path
 
 import lightning as L
@@ -70,3 +71,23 @@ def interrupt_exit_code(trainer: L.Trainer, exc: SystemExit) -> int | None:
     if trainer.interrupted:
         return EXIT_SIGINT
     return None
+
+
+class RngStateInCheckpoint(L.Callback):
+    """Save the random number generators' states in every checkpoint and restore them on resume.
+
+    Dropout and any other draw from the global generators then continue exactly where the
+    interrupted run stopped (data order does not depend on them: it is seeded by the epoch).
+    """
+
+    def state_dict(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        random.setstate(state_dict["python"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
