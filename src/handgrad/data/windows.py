@@ -104,7 +104,7 @@ def random_plan(
     As d2l 0.17: (hi - lo - offset - 1) // num_steps windows, shuffled, cut into full batches
     (the incomplete last batch is dropped).
     """
-    num_windows = (hi - lo - offset - 1) // num_steps
+    num_windows = max((hi - lo - offset - 1) // num_steps, 0)  # none when a window is too long
     num_batches = num_windows // batch_size
     order = torch.randperm(num_windows, generator=gen)[: num_batches * batch_size]
     starts = lo + offset + order * num_steps
