@@ -20,12 +20,16 @@ nothing left after cleaning (the empty string) is a config error.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from handgrad.ckpt import load_checkpoint as load_checkpoint_file
 from handgrad.data.vocab import Vocab, preprocess
 from handgrad.errors import CheckpointError, ConfigError, HandgradError, require
-from handgrad.models.char_rnn import CharRNN
+
+if TYPE_CHECKING:
+    from handgrad.models.char_rnn import CharRNN
 
 DEFAULTS = {
     "ckpt": None,
@@ -92,18 +96,15 @@ def generate(
 def load_checkpoint(path: str | Path) -> tuple[CharRNN, Vocab]:
     """The char-RNN and vocabulary of a checkpoint, loaded with `torch.load(weights_only=True)`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load fails in many ways on a damaged or foreign file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__})") from exc
+    checkpoint = load_checkpoint_file(path, keys=())
     keys = ("vocab", "state_dict", "hyper_parameters")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
         raise CheckpointError(
             f"checkpoint {path} is not from a char-RNN run (no vocabulary); "
             "train one with `scripts/train.py model=rnn`"
         )
+    from handgrad.models.char_rnn import CharRNN  # Lightning: only for a readable checkpoint
+
     try:
         vocab = Vocab.from_list(checkpoint["vocab"])
         model = CharRNN(**checkpoint["hyper_parameters"])
