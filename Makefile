@@ -9,7 +9,7 @@ ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-all lint format tensorboard clean
+.PHONY: setup train test test-all lint format bench tensorboard clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) scripts/benchmark.py $(ARGS)
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> float:
     except SystemExit as exc:
         code = interrupt_exit_code(trainer, exc)
         raise SystemExit(exc.code if code is None else code) from None
-    train_metrics = _plain(trainer.callback_metrics)
+    train_metrics = {**_plain(trainer.callback_metrics), "time/fit_s": time.perf_counter() - start}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.validate(
         model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
