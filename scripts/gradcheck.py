@@ -4,15 +4,22 @@ Prints one row per parameter; exits 0 when all agree within tolerance, 1 when on
 2 for a config mistake.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
+from handgrad.cli import compose_command_line
 from handgrad.errors import exit_for_user_error
-from handgrad.gradcheck import gradcheck
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="gradcheck")
 def main(cfg: DictConfig) -> None:
+    from handgrad.gradcheck import gradcheck  # Lightning: once the command line is known good
+
     try:
         passed = gradcheck(cfg)
     except Exception as exc:
@@ -21,4 +28,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        compose_command_line(CONF, "gradcheck", sys.argv[1:])
+    except Exception as exc:
+        exit_for_user_error(exc)
     main()

@@ -4,17 +4,23 @@
 """
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from handgrad.cli import compose_command_line, output_dirs
 from handgrad.errors import exit_for_user_error
 from handgrad.resume import expand_resume
-from handgrad.train import run
+from handgrad.validate import check_before_run
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from handgrad.train import run  # Lightning: imported once the command line is known good
+
     try:
         return run(cfg)
     except Exception as exc:
@@ -24,6 +30,9 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     try:
         sys.argv = expand_resume(sys.argv)
+        cfg = compose_command_line(CONF, "train", sys.argv[1:])
+        if cfg is not None:  # a single run: check it all before Hydra makes its run dir
+            check_before_run(cfg, output_dirs(cfg))
     except Exception as exc:
         exit_for_user_error(exc)
     main()

@@ -52,7 +52,7 @@ def test_study_persists_continues_and_survives_failed_trials(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert trial_states(sweep_dir) == ["COMPLETE"] * 3 + ["FAIL"] * 3
     assert len(list(sweep_dir.glob("*/metrics.json"))) == 6
-    assert "Failed experiment: ValueError: Invalid learning rate: -1" in result.stdout
+    assert "Failed experiment: optimizer.lr=-1: the learning rate must be" in result.stdout
     with (sweep_dir / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["status"] for row in rows] == ["ok"] * 3 + ["failed"] * 3

@@ -20,6 +20,14 @@ class CheckpointError(HandgradError):
     """A checkpoint that is missing, damaged or does not fit the model."""
 
 
+class TrainingDiverged(HandgradError):
+    """Training produced a non-finite loss or weights; `last_checkpoint` is the last finite one."""
+
+    def __init__(self, message: str, last_checkpoint: str | None = None):
+        super().__init__(message)
+        self.last_checkpoint = last_checkpoint
+
+
 def require(condition: bool, message: str) -> None:
     """Raise ConfigError(message) unless condition holds."""
     if not condition:
@@ -45,5 +53,13 @@ def exit_for_user_error(exc: BaseException) -> None:
     user_error = find_user_error(exc)
     if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise exc
+    _close_progress_bars()
     print(f"error: {user_error}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _close_progress_bars() -> None:
+    """Close open tqdm bars now: one closed at exit would print below the error line."""
+    tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
