@@ -21,8 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from handgrad.checkpointing import AtomicCheckpointIO, interrupt_exit_code
-from handgrad.errors import ConfigError, find_user_error
+from handgrad.ckpt import check_fits
+from handgrad.errors import ConfigError, TrainingDiverged, find_user_error
 from handgrad.optim import param_groups
+from handgrad.validate import build_part, check_before_run
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +38,41 @@ def run(cfg: DictConfig) -> float:
 
     In a multirun a failing job (a bad value, a non-finite loss, an exception) is recorded in its
     `metrics.json` as `status: failed` with a one-line `error`, and scores NaN, so the sweep's
-    other jobs still run and the summary shows why this one did not. A single run re-raises.
+    other jobs still run and the summary shows why this one did not. A single run re-raises; one
+    whose loss diverged records it first (with its last finite checkpoint).
     """
     try:
         return train(cfg)
     except Exception as exc:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+        diverged = find_user_error(exc)
+        if not (multirun or isinstance(diverged, TrainingDiverged)):
             raise
         reason = one_line(exc)
+        failure = {"status": "failed", "error": reason}
+        if isinstance(diverged, TrainingDiverged):
+            failure["last_finite_checkpoint"] = diverged.last_checkpoint
+        write_metrics(Path(cfg.paths.output_dir), failure)
+        if not multirun:
+            raise
         log.error("job failed: %s", reason, exc_info=find_user_error(exc) is None)
-        write_metrics(Path(cfg.paths.output_dir), {"status": "failed", "error": reason})
         return math.nan
 
 
 def train(cfg: DictConfig) -> float:
     """Train one run described by `cfg`; write `metrics.json`; return `cfg.optimized_metric`."""
     run_dir = Path(cfg.paths.output_dir)
+    checkpoint = check_before_run(cfg, [run_dir])  # the one to continue from, or None
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = build_part(cfg.data, "data")
     model = build_model(cfg, datamodule)
+    if checkpoint is not None:
+        vocab = datamodule.vocab.to_list() if hasattr(datamodule, "vocab") else None
+        check_fits(cfg.ckpt_path, checkpoint, model.state_dict(), vocab)
     callbacks = [instantiate(c, _convert_="all") for c in cfg.callbacks.values() if c]
-    logger = build_logger(cfg)
+    logger = build_logger(cfg, checkpoint)
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         default_root_dir=run_dir,
@@ -109,30 +123,25 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
     """Instantiate `cfg.model` with the optimizer, per-parameter lrs and the data's facts."""
     optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
     lr_by_param = optimizer_cfg.pop("lr_by_param", None) or {}
-    optimizer = instantiate(optimizer_cfg)
-    model = instantiate(
-        cfg.model,
-        optimizer=optimizer,
-        lr_by_param=lr_by_param,
-        _convert_="all",
-        **datamodule.model_facts(),
+    optimizer = build_part(optimizer_cfg, "optimizer")
+    model = build_part(
+        cfg.model, "model", optimizer=optimizer, lr_by_param=lr_by_param, **datamodule.model_facts()
     )
     param_groups(model.named_parameters(), lr_by_param)  # a typo fails now, not after set-up
     return model
 
 
-def build_logger(cfg: DictConfig):
+def build_logger(cfg: DictConfig, checkpoint: dict | None = None):
     """The configured logger (False for `logger=null`).
 
-    Continuing from a checkpoint, TensorBoard is told to purge what the interrupted run logged
+    Continuing from `checkpoint`, TensorBoard is told to purge what the interrupted run logged
     after the checkpoint's step, so the resumed curves have no duplicate steps.
     """
     if not cfg.get("logger"):
         return False
-    if cfg.ckpt_path is None:
+    if checkpoint is None:
         return instantiate(cfg.logger)
-    step = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True)["global_step"]
-    return instantiate(cfg.logger, purge_step=step)
+    return instantiate(cfg.logger, purge_step=checkpoint["global_step"])
 
 
 def log_hparams(logger, cfg: DictConfig, metrics: dict) -> None:
