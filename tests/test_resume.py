@@ -24,10 +24,25 @@ def only_run_dir(root):
     return run_dir
 
 
+TINY_RNN = [
+    "model=rnn",
+    "model.hidden_size=16",
+    "model.dropout=0.2",
+    "data.max_tokens=3000",
+    "data.batch_size=4",
+    "data.num_steps=8",
+    "data.sampling=sequential",
+]
+
+
 @pytest.mark.parametrize(
     "overrides",
-    [["model=linear", "optimizer=adam"]],
-    ids=["linear-adam"],
+    [
+        ["model=linear", "optimizer=adam"],
+        ["model=mlp", "model.hidden=[8]", "optimizer=hand_adam", "model.backward=hand"],
+        TINY_RNN,
+    ],
+    ids=["linear-adam", "mlp-hand_adam", "rnn-sequential-dropout"],
 )
 def test_resume_is_bit_identical_to_a_straight_run(tmp_path, overrides):
     straight, split = tmp_path / "straight", tmp_path / "split"

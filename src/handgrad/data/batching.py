@@ -85,6 +85,8 @@ class BatchRows(Sampler[torch.Tensor]):
         return len(rank_share(range(num_batches), self.rank, self.world_size, self.pad))
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        # A generator: the order is drawn at the first batch, after Lightning's set_epoch (when
+        # resuming, it creates the epoch's iterator before calling set_epoch).
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.n_rows, generator=generator)

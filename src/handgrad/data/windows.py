@@ -61,7 +61,9 @@ class EpochBatches(Sampler[torch.Tensor]):
         return self.num_batches
 
     def __iter__(self):
-        return iter(self.plan(self.epoch)[: self.num_batches])
+        # A generator, so the plan is drawn at the first batch: resuming, Lightning creates the
+        # epoch's iterator before it calls set_epoch (a plan drawn here would be epoch 0's).
+        yield from self.plan(self.epoch)[: self.num_batches]
 
 
 def window_loader(tokens: torch.Tensor, batches: EpochBatches) -> DataLoader:
