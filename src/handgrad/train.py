@@ -64,6 +64,8 @@ def train(cfg: DictConfig) -> float:
     run_dir = Path(cfg.paths.output_dir)
     checkpoint = check_before_run(cfg, [run_dir])  # the one to continue from, or None
     run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_part(cfg.data, "data")
@@ -120,12 +122,23 @@ def one_line(exc: BaseException) -> str:
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """Instantiate `cfg.model` with the optimizer, per-parameter lrs and the data's facts."""
+    """Instantiate `cfg.model` with the optimizer, scheduler, per-parameter lrs and data facts."""
     optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
     lr_by_param = optimizer_cfg.pop("lr_by_param", None) or {}
     optimizer = build_part(optimizer_cfg, "optimizer")
+    scheduler, monitor = None, None
+    if cfg.get("scheduler"):
+        scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
+        monitor = scheduler_cfg.pop("monitor", None)
+        scheduler = build_part(scheduler_cfg, "scheduler")
     model = build_part(
-        cfg.model, "model", optimizer=optimizer, lr_by_param=lr_by_param, **datamodule.model_facts()
+        cfg.model,
+        "model",
+        optimizer=optimizer,
+        lr_by_param=lr_by_param,
+        scheduler=scheduler,
+        scheduler_monitor=monitor,
+        **datamodule.model_facts(),
     )
     param_groups(model.named_parameters(), lr_by_param)  # a typo fails now, not after set-up
     return model

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from handgrad.grads.linear import linear_backward
+from handgrad.models.base import NOT_HYPERPARAMETERS
 from handgrad.models.regression import RegressionModule
 
 
@@ -15,7 +16,7 @@ class LinearRegression(RegressionModule):
         self, in_features: int = 1, out_features: int = 1, init_std: float = 0.01, **kwargs
     ):
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         self.w = torch.nn.Parameter(init_std * torch.randn(in_features, out_features))
         self.b = torch.nn.Parameter(torch.zeros(out_features))
 

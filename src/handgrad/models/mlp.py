@@ -16,6 +16,7 @@ import torch
 from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.mlp import mlp_backward
+from handgrad.models.base import NOT_HYPERPARAMETERS
 from handgrad.models.regression import RegressionModule
 
 INITS = ("torch", "normal")
@@ -39,7 +40,7 @@ class MLP(RegressionModule):
     ):
         super().__init__(**kwargs)
         _validate(hidden, activation, output_activation, bias, init, init_std)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         widths = [in_features, *hidden, out_features]
         self.layers = torch.nn.ModuleList(
             torch.nn.Linear(n_in, n_out, bias=bias) for n_in, n_out in pairwise(widths)
