@@ -44,7 +44,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     linreg, mlp = report["cases"]
     assert linreg["kind"] == "plain" and linreg["unit"] == "steps/s"
     assert linreg["sides"] == ["project", "plain"]
-    assert linreg["runs"]["project"][0]["steps"] == 20  # --quick: 20 full-batch epochs
+    assert linreg["runs"]["project"][0]["steps"] == 20  # --quick: 2 epochs of 10 full batches
     assert linreg["runs"]["plain"][0]["steps"] == 20
     assert mlp["kind"] == "hand" and mlp["unit"] == "ms/step"
     assert mlp["sides"] == ["hand", "autograd"]

@@ -59,6 +59,10 @@ class BatchRows(Sampler[torch.Tensor]):
     global RNG makes every epoch's order reproducible on its own, so a resumed run sees the same
     batches as an uninterrupted one.
 
+    `passes` > 1 makes one epoch that many passes over the rows, each in a new order: a
+    full-batch recipe then takes many steps per epoch instead of paying Lightning's per-epoch
+    work (hooks, a new iterator, the progress bar's reset) on every step.
+
     Under DDP every rank draws the same order (same seed and epoch) and takes its `rank_share` of
     the batches: training ranks get equally many (pad=True), validation ranks no repeats.
     """
@@ -72,27 +76,32 @@ class BatchRows(Sampler[torch.Tensor]):
         rank: int = 0,
         world_size: int = 1,
         pad: bool = True,
+        passes: int = 1,
     ) -> None:
         self.n_rows, self.batch_size, self.shuffle, self.seed = n_rows, batch_size, shuffle, seed
         self.rank, self.world_size, self.pad = rank, world_size, pad
+        self.passes = passes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        num_batches = math.ceil(self.n_rows / self.batch_size)
+        num_batches = self.passes * math.ceil(self.n_rows / self.batch_size)
         return len(rank_share(range(num_batches), self.rank, self.world_size, self.pad))
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         # A generator: the order is drawn at the first batch, after Lightning's set_epoch (when
         # resuming, it creates the epoch's iterator before calling set_epoch).
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n_rows, generator=generator)
-        else:
-            order = torch.arange(self.n_rows)
-        yield from rank_share(order.split(self.batch_size), self.rank, self.world_size, self.pad)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        batches = []
+        for _ in range(self.passes):
+            if self.shuffle:
+                order = torch.randperm(self.n_rows, generator=generator)
+            else:
+                order = torch.arange(self.n_rows)
+            batches.extend(order.split(self.batch_size))
+        yield from rank_share(batches, self.rank, self.world_size, self.pad)
 
 
 def tensor_loader(
@@ -103,6 +112,7 @@ def tensor_loader(
     rank: int = 0,
     world_size: int = 1,
     pad: bool = True,
+    passes: int = 1,
 ) -> DataLoader:
     """A DataLoader over whole batches of rows (batch_size None = all rows in one batch); under
     DDP this rank's share of them (see `BatchRows`).
@@ -111,5 +121,7 @@ def tensor_loader(
     turns off its per-sample collation.
     """
     dataset = TensorSlices(*tensors)
-    rows = BatchRows(len(dataset), batch_size or len(dataset), shuffle, seed, rank, world_size, pad)
+    rows = BatchRows(
+        len(dataset), batch_size or len(dataset), shuffle, seed, rank, world_size, pad, passes
+    )
     return DataLoader(dataset, sampler=rows, batch_size=None)

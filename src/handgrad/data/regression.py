@@ -38,7 +38,14 @@ class _SplitTensorsDataModule(L.LightningDataModule):
     also the validation set (the seeds report their fit on the data they trained on).
     """
 
-    def __init__(self, batch_size: int | None, val_fraction: float, shuffle: bool, seed: int):
+    def __init__(
+        self,
+        batch_size: int | None,
+        val_fraction: float,
+        shuffle: bool,
+        seed: int,
+        passes_per_epoch: int = 1,
+    ):
         super().__init__()
         require(
             batch_size is None or (isinstance(batch_size, int) and batch_size >= 1),
@@ -48,7 +55,12 @@ class _SplitTensorsDataModule(L.LightningDataModule):
             0 <= val_fraction < 1,
             f"data.val_fraction={val_fraction!r} must be in [0, 1)",
         )
+        require(
+            isinstance(passes_per_epoch, int) and passes_per_epoch >= 1,
+            f"data.passes_per_epoch={passes_per_epoch!r} must be an integer >= 1",
+        )
         self.batch_size = batch_size
+        self.passes_per_epoch = passes_per_epoch
         self.val_fraction = val_fraction
         self.shuffle = shuffle
         self.seed = seed
@@ -87,6 +99,7 @@ class _SplitTensorsDataModule(L.LightningDataModule):
             seed=self.seed,
             rank=rank,
             world_size=world_size,
+            passes=self.passes_per_epoch,
         )
 
     def val_dataloader(self):
@@ -115,6 +128,7 @@ class RegressionDataModule(_SplitTensorsDataModule):
         val_fraction: float = 0.2,
         shuffle: bool = True,
         seed: int = 0,
+        passes_per_epoch: int = 1,
     ):
         require(n_samples >= 1, f"data.n_samples={n_samples!r} must be >= 1")
         require(len(w_true) >= 1, "data.w_true must list at least one weight, e.g. [3.0]")
@@ -125,7 +139,7 @@ class RegressionDataModule(_SplitTensorsDataModule):
         self.b_true = float(b_true)
         self.noise_std = noise_std
         self.x_kind = x
-        super().__init__(batch_size, val_fraction, shuffle, seed)
+        super().__init__(batch_size, val_fraction, shuffle, seed, passes_per_epoch)
         self.save_hyperparameters(logger=False)
 
     def make_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,12 +160,13 @@ class RandomRegressionDataModule(_SplitTensorsDataModule):
         val_fraction: float = 0.0,
         shuffle: bool = True,
         seed: int = 0,
+        passes_per_epoch: int = 1,
     ):
         for key, value in (("n_samples", n_samples), ("in_features", in_features)):
             require(value >= 1, f"data.{key}={value!r} must be >= 1")
         require(out_features >= 1, f"data.out_features={out_features!r} must be >= 1")
         self.n_samples, self.in_features, self.out_features = n_samples, in_features, out_features
-        super().__init__(batch_size, val_fraction, shuffle, seed)
+        super().__init__(batch_size, val_fraction, shuffle, seed, passes_per_epoch)
         self.save_hyperparameters(logger=False)
 
     def make_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -39,10 +39,13 @@ class RegressionModule(HandgradModule):
         return self.loss(self(x), y)
 
     def training_step(self, batch, batch_idx):
-        loss = self.training_step_loss(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        if sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
+        logging_step = self.is_logging_step()  # asked before hand mode steps the optimizer
+        if logging_step and sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
+            # The weights this step's loss was computed with, in either backward mode.
             self.log_dict(self.scalar_parameters(prefix="param/"), on_step=True, on_epoch=False)
+        loss = self.training_step_loss(batch)
+        if logging_step:
+            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
