@@ -96,12 +96,22 @@ def test_relu_mask_is_exercised():
         ({"cell": "lstm", "backward": "hand"}, "model.backward=hand needs model.cell=scratch"),
         ({"cell": "gru", "activation": "relu"}, "model.activation=relu needs model.cell=scratch"),
         ({"cell": "transformer"}, "model.cell='transformer' is not one of scratch, rnn, gru, lstm"),
-        ({"cell": "scratch", "num_layers": 2}, "model.cell=scratch is one layer"),
     ],
 )
 def test_config_mistakes_are_clear(overrides, message):
     with pytest.raises(ConfigError, match=message):
         CharRNN(28, **overrides)
+
+
+def test_the_scratch_cell_takes_the_default_recipes_fused_settings_and_ignores_them():
+    model = CharRNN(28, cell="scratch", hidden_size=8, num_layers=2, dropout=0.4)
+    assert sorted(name for name, _ in model.named_parameters()) == [
+        "net.W_hh",
+        "net.W_hq",
+        "net.W_xh",
+        "net.b_h",
+        "net.b_q",
+    ]
 
 
 @pytest.mark.parametrize("cell", ["scratch", "rnn", "gru", "lstm"])

@@ -33,7 +33,7 @@ from torchmetrics import MeanMetric
 from handgrad.errors import require
 from handgrad.grads.cross_entropy import cross_entropy_grad
 from handgrad.grads.rnn import ACTIVATIONS, rnn_backward
-from handgrad.models.base import HandgradModule
+from handgrad.models.base import NOT_HYPERPARAMETERS, HandgradModule
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = ("scratch", *FUSED_CELLS)
@@ -130,6 +130,9 @@ class CharRNN(HandgradModule):
 
     `vocab_size` comes from the data (`model_facts`); the vocabulary itself is written into every
     checkpoint (`on_save_checkpoint`), so `handgrad.generate` needs nothing but the file.
+    `num_layers`, `dropout` and `embedding_dim` shape the fused cells; the scratch cell is the
+    seeds' one-layer RNN on one-hot input and does not use them (so `model=rnn model.cell=scratch`
+    works with the default recipe's values).
     """
 
     def __init__(
@@ -161,12 +164,7 @@ class CharRNN(HandgradModule):
         require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
         require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")
         require(0 <= dropout < 1, f"model.dropout={dropout!r} must be in [0, 1)")
-        require(
-            cell != "scratch" or (num_layers == 1 and dropout == 0 and embedding_dim is None),
-            "model.cell=scratch is one layer with one-hot input: "
-            "keep num_layers=1, dropout=0, embedding_dim=null",
-        )
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         if cell == "scratch":
             self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
         else:
@@ -231,6 +229,7 @@ class CharRNN(HandgradModule):
         self.train_seconds = time.perf_counter() - self.epoch_start
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
         self.log_cross_entropy("train", self.train_ce)
         self.log(
             "perf/tokens_per_s",
