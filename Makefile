@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml
 train: setup
 	$(PY) scripts/train.py $(ARGS)
 
+# Tests run on every core (pytest-xdist); one torch thread per worker suits their tiny models.
+TEST_ENV := OMP_NUM_THREADS=1
+
 test: setup
-	$(PY) -m pytest -q $(ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q -n auto $(ARGS)
 
 test-all: setup
-	$(PY) -m pytest -q -m "" $(ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q -n auto -m "" $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
