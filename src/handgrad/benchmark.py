@@ -90,7 +90,7 @@ CASES = (
     ),
     Case(
         "rnn",
-        "char-RNN default model=rnn (LSTM 256, Adam, 32 x 35)",
+        "char-RNN default model=rnn (2-layer LSTM 384, Adam, 32 x 64, sequential)",
         "plain",
         ("model=rnn",),
         full=("trainer.max_epochs=2",),
@@ -510,6 +510,7 @@ def plain_spec(cfg) -> dict:
             **{k: data[k] for k in ("split", "sampling", "batch_size", "num_steps")},
             **{k: data[k] for k in ("val_fraction", "max_tokens")},
             **{k: model[k] for k in ("cell", "hidden_size", "activation", "init_std")},
+            **{k: model[k] for k in ("num_layers", "dropout")},
         }
     raise BenchmarkError(f"no plain loop for {model._target_}")
 
@@ -564,19 +565,29 @@ class PlainScratchRNN(nn.Module):
 
 
 class PlainFusedRNN(nn.Module):
-    """torch's nn.RNN / nn.GRU / nn.LSTM on one-hot inputs, then a linear head."""
+    """torch's nn.RNN / nn.GRU / nn.LSTM on one-hot inputs, dropout, then a linear head."""
 
-    def __init__(self, cell: str, vocab_size: int, hidden_size: int, activation: str):
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        hidden_size: int,
+        activation: str,
+        num_layers: int,
+        dropout: float,
+    ):
         super().__init__()
         self.vocab_size = vocab_size
         extra = {"nonlinearity": activation} if cell == "rnn" else {}
         layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
-        self.rnn = layer(vocab_size, hidden_size, **extra)
+        between = dropout if num_layers > 1 else 0.0
+        self.rnn = layer(vocab_size, hidden_size, num_layers, dropout=between, **extra)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens: torch.Tensor, state):
         outputs, state = self.rnn(F.one_hot(tokens, self.vocab_size).float(), state)
-        return self.head(outputs), state
+        return self.head(self.dropout(outputs)), state
 
 
 def detach(state):
@@ -647,7 +658,8 @@ def plain_char_rnn(spec: dict) -> dict:
         args = (vocab_size, spec["hidden_size"], spec["activation"], spec["init_std"])
         model = PlainScratchRNN(*args)
     else:
-        model = PlainFusedRNN(spec["cell"], vocab_size, spec["hidden_size"], spec["activation"])
+        sizes = (spec["hidden_size"], spec["activation"], spec["num_layers"], spec["dropout"])
+        model = PlainFusedRNN(spec["cell"], vocab_size, *sizes)
     optimizer = make_optimizer(spec, model.parameters())
     carry = spec["sampling"] == "sequential"
     steps = 0
