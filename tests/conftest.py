@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+
+from handgrad.cli import compose_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -19,11 +19,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 def compose_config(overrides: list[str], output_dir: Path):
     """The config `scripts/train.py` would build, with its run dir pointed at output_dir."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
+    return compose_run(CONF, overrides, output_dir)
 
 
 @pytest.fixture(autouse=True)

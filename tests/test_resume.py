@@ -101,6 +101,9 @@ def test_interrupt_saves_last_checkpoint_and_resume_finishes(tmp_path, sig, code
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # pytest-xdist workers ignore SIGINT and children inherit that: give the run a default
+        # disposition, as a terminal would, so Python turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not list((tmp_path / "runs").glob("*/*/checkpoints/best-*.ckpt")):

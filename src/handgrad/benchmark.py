@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handgrad.cli import compose_run
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 DEFAULT_ROOT = Path("outputs") / "benchmark"
 QUALITY_BUDGETS = (60.0, 180.0)  # seconds of training (quick: QUICK_BUDGETS)
@@ -241,7 +243,7 @@ def run_case(case: Case, args: argparse.Namespace, work: Path) -> dict:
         job = {"kind": "quality", "overrides": overrides, "budgets": list(budgets)}
         return {**result, **run_child(job, work / "run", args.threads)}
     if case.kind == "plain":
-        cfg = compose(overrides, work / "composed")
+        cfg = compose_run(CONF, overrides, work / "composed")
         sides = {"project": {"kind": "project", "overrides": overrides}}
         sides["plain"] = {"kind": "plain", "spec": plain_spec(cfg)}
         per_step = tokens_per_step(cfg)
@@ -277,19 +279,6 @@ def run_case(case: Case, args: argparse.Namespace, work: Path) -> dict:
         target_met=met,
     )
     return result
-
-
-def compose(overrides: list[str], output_dir: Path):
-    """The config `scripts/train.py` would build, with its run dir pointed at output_dir."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import open_dict
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = hydra_compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
 
 
 def tokens_per_step(cfg) -> int:
@@ -425,7 +414,7 @@ def run_project(overrides: list[str], run_dir: Path, extra_callbacks: dict | Non
 
     from handgrad.train import train
 
-    cfg = compose(overrides, run_dir)
+    cfg = compose_run(CONF, overrides, run_dir)
     with open_dict(cfg):
         cfg.callbacks.update(extra_callbacks or {})
     train(cfg)

@@ -17,7 +17,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from handgrad.errors import ConfigError
 
@@ -45,6 +45,16 @@ def compose_command_line(config_dir: Path, config_name: str, argv: list[str]) ->
             for value in override.sweep_string_iterator():
                 _compose(config_dir, config_name, [*fixed, f"{key}={value}"])
     return None
+
+
+def compose_run(config_dir: Path, overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config `scripts/train.py` builds from `overrides`, its run dir set to `output_dir`: for
+    code that calls `handgrad.train.train` without `@hydra.main` (the tests, the benchmark)."""
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
 
 
 def _parse(override: str):

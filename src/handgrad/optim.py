@@ -39,7 +39,33 @@ def param_groups(
     return result
 
 
-class HandSGD(torch.optim.Optimizer):
+class _PerParameterOptimizer(torch.optim.Optimizer):
+    """The loop both hand-written optimizers share: evaluate the closure (Lightning passes one),
+    then for every parameter θ with a gradient g apply L2 weight decay, g <- g + λ θ, and call
+    `update(θ, g, group, state)`, which the subclass writes."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure's loss if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad
+                if group["weight_decay"] != 0:
+                    grad = grad.add(param, alpha=group["weight_decay"])
+                self.update(param, grad, group, self.state[param])
+        return loss
+
+    def update(self, param: torch.Tensor, grad: torch.Tensor, group: dict, state: dict) -> None:
+        raise NotImplementedError
+
+
+class HandSGD(_PerParameterOptimizer):
     """Stochastic gradient descent with momentum, written out (the math of torch.optim.SGD).
 
     For each parameter θ with gradient g, using its group's lr, momentum μ, dampening τ,
@@ -80,34 +106,19 @@ class HandSGD(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure's loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            mu = group["momentum"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad
-                if group["weight_decay"] != 0:
-                    grad = grad.add(param, alpha=group["weight_decay"])
-                if mu != 0:
-                    state = self.state[param]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = grad.clone()
-                    else:
-                        state["momentum_buffer"].mul_(mu).add_(grad, alpha=1 - group["dampening"])
-                    buf = state["momentum_buffer"]
-                    grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
-                param.add_(grad, alpha=-group["lr"])
-        return loss
+    def update(self, param: torch.Tensor, grad: torch.Tensor, group: dict, state: dict) -> None:
+        mu = group["momentum"]
+        if mu != 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = grad.clone()
+            else:
+                state["momentum_buffer"].mul_(mu).add_(grad, alpha=1 - group["dampening"])
+            buf = state["momentum_buffer"]
+            grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
+        param.add_(grad, alpha=-group["lr"])
 
 
-class HandAdam(torch.optim.Optimizer):
+class HandAdam(_PerParameterOptimizer):
     """Adam (and AMSGrad), written out (the math of torch.optim.Adam, not AdamW).
 
     For each parameter θ with gradient g, using its group's lr, betas (β1, β2), eps ε,
@@ -148,35 +159,20 @@ class HandAdam(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure's loss if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad
-                if group["weight_decay"] != 0:
-                    grad = grad.add(param, alpha=group["weight_decay"])
-                state = self.state[param]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(param)
-                state["step"] += 1
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(grad, 1 - beta1)  # m + (1 - β1)(g - m) = β1 m + (1 - β1) g
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                if group["amsgrad"]:
-                    v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                step_size = group["lr"] / (1 - beta1 ** state["step"])
-                denom = (v.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
-                param.addcdiv_(m, denom, value=-step_size)
-        return loss
+    def update(self, param: torch.Tensor, grad: torch.Tensor, group: dict, state: dict) -> None:
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(param)
+            state["exp_avg_sq"] = torch.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(param)
+        state["step"] += 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(grad, 1 - beta1)  # m + (1 - β1)(g - m) = β1 m + (1 - β1) g
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        if group["amsgrad"]:
+            v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        step_size = group["lr"] / (1 - beta1 ** state["step"])
+        denom = (v.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
+        param.addcdiv_(m, denom, value=-step_size)
