@@ -20,7 +20,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-from handgrad.checkpointing import AtomicCheckpointIO, interrupt_exit_code
+from handgrad.checkpointing import (
+    AtomicCheckpointIO,
+    ctrl_c_stops_between_steps,
+    interrupt_exit_code,
+)
 from handgrad.ckpt import check_fits
 from handgrad.errors import ConfigError, TrainingDiverged, find_user_error
 from handgrad.optim import param_groups
@@ -84,11 +88,12 @@ def train(cfg: DictConfig) -> float:
     )
 
     start = time.perf_counter()
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
-    except SystemExit as exc:
-        code = interrupt_exit_code(trainer, exc)
-        raise SystemExit(exc.code if code is None else code) from None
+    with ctrl_c_stops_between_steps(trainer) as pressed:
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+        except SystemExit as exc:
+            code = interrupt_exit_code(trainer, exc, pressed["sigint"])
+            raise SystemExit(exc.code if code is None else code) from None
     train_metrics = {**_plain(trainer.callback_metrics), "time/fit_s": time.perf_counter() - start}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.validate(
