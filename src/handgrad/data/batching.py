@@ -104,24 +104,13 @@ class BatchRows(Sampler[torch.Tensor]):
         yield from rank_share(batches, self.rank, self.world_size, self.pad)
 
 
-def tensor_loader(
-    *tensors: torch.Tensor,
-    batch_size: int | None,
-    shuffle: bool,
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    pad: bool = True,
-    passes: int = 1,
-) -> DataLoader:
-    """A DataLoader over whole batches of rows (batch_size None = all rows in one batch); under
-    DDP this rank's share of them (see `BatchRows`).
+def tensor_loader(*tensors: torch.Tensor, batch_size: int | None, **rows) -> DataLoader:
+    """A DataLoader over whole batches of rows (batch_size None = all rows in one batch); `rows`
+    are `BatchRows`'s options (shuffle, seed, rank, world_size, pad, passes).
 
     A DataLoader (not a bare generator) so Lightning can set the sampler's epoch; `batch_size=None`
     turns off its per-sample collation.
     """
     dataset = TensorSlices(*tensors)
-    rows = BatchRows(
-        len(dataset), batch_size or len(dataset), shuffle, seed, rank, world_size, pad, passes
-    )
-    return DataLoader(dataset, sampler=rows, batch_size=None)
+    sampler = BatchRows(len(dataset), batch_size or len(dataset), **rows)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
