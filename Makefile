@@ -41,7 +41,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) scripts/benchmark.py $(ARGS)
+	$(PY) -m benchmarks $(ARGS)
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs

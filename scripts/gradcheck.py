@@ -10,8 +10,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from handgrad.cli import compose_command_line
 from handgrad.errors import exit_for_user_error
+from handgrad.run.compose import compose_command_line
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

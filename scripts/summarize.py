@@ -7,7 +7,7 @@ summary.csv and summary.md into the sweep dir.
 import argparse
 
 from handgrad.errors import exit_for_user_error
-from handgrad.summarize import summarize
+from handgrad.run.sweep_summary import summarize
 
 
 def main() -> None:

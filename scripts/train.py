@@ -1,6 +1,6 @@
 """Train a model: `python scripts/train.py model=rnn optimizer=adam` (see conf/ for every knob).
 
-`resume=<run dir>` continues that run in its own dir (see handgrad.resume).
+`resume=<run dir>` continues that run in its own dir (see handgrad.run.resume).
 """
 
 import sys
@@ -9,20 +9,20 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from handgrad.cli import compose_command_line, output_dirs
 from handgrad.errors import exit_for_user_error
-from handgrad.resume import expand_resume
-from handgrad.validate import check_before_run
+from handgrad.run.checks import check_before_run
+from handgrad.run.compose import compose_command_line, output_dirs
+from handgrad.run.resume import expand_resume
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from handgrad.train import run  # Lightning: imported once the command line is known good
+    from handgrad.run.task import run_job  # Lightning: imported once the command line is known good
 
     try:
-        return run(cfg)
+        return run_job(cfg)
     except Exception as exc:
         exit_for_user_error(exc)
 

@@ -9,7 +9,7 @@ import torch
 
 from handgrad.data.vocab import Vocab
 from handgrad.errors import CheckpointError, ConfigError
-from handgrad.generate import generate, load_checkpoint, main, next_token, parse_args
+from handgrad.generate import generate, load_char_rnn, main, next_token, parse_args
 from handgrad.models.char_rnn import CharRNN
 
 VOCAB = Vocab.from_list([" ", "<unk>", *string.ascii_lowercase])
@@ -55,7 +55,7 @@ def test_prefix_is_cleaned_like_the_training_text(model):
 
 def test_checkpoint_round_trip(model, tmp_path):
     path = save_checkpoint(tmp_path / "rnn.ckpt", model)
-    loaded, vocab = load_checkpoint(path)
+    loaded, vocab = load_char_rnn(path)
     assert vocab.idx_to_token == VOCAB.idx_to_token
     assert generate(loaded, vocab, "time ", 30) == generate(model, VOCAB, "time ", 30)
     assert main([f"ckpt={path}", "prefix=Time ", "num_chars=30"]) == generate(
@@ -67,18 +67,18 @@ def test_bad_checkpoints_are_clear_errors_naming_the_file(model, tmp_path):
     with pytest.raises(
         CheckpointError, match=f"checkpoint {tmp_path / 'nope.ckpt'} does not exist"
     ):
-        load_checkpoint(tmp_path / "nope.ckpt")
+        load_char_rnn(tmp_path / "nope.ckpt")
     garbled = tmp_path / "garbled.ckpt"
     garbled.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match=f"checkpoint {garbled} cannot be read"):
-        load_checkpoint(garbled)
+        load_char_rnn(garbled)
     linear = tmp_path / "linear.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(1, 1)}, "hyper_parameters": {}}, linear)
     with pytest.raises(CheckpointError, match=f"checkpoint {linear} is not from a char-RNN run"):
-        load_checkpoint(linear)
+        load_char_rnn(linear)
     misfit = save_checkpoint(tmp_path / "misfit.ckpt", model, hyper_parameters={"vocab_size": 28})
     with pytest.raises(CheckpointError, match=f"checkpoint {misfit} does not fit a char-RNN"):
-        load_checkpoint(misfit)
+        load_char_rnn(misfit)
 
 
 @pytest.mark.parametrize(

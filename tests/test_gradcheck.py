@@ -9,12 +9,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import CONF, ROOT, compose_config, run_script
 from handgrad.callbacks import GradCheck
 from handgrad.errors import ConfigError
 from handgrad.gradcheck import compare_gradients, gradcheck, to_dtype
 from handgrad.models.mlp import MLP
-from handgrad.train import train
+from handgrad.run.task import train
+from helpers.runs import CONF, HELPERS, compose_config, run_script
 
 SMALL_MLP = ["model=mlp", "data.n_samples=9", "data.in_features=7", "data.out_features=3"]
 
@@ -44,7 +44,7 @@ def test_cli_passes_for_an_mlp_variant(tmp_path):
 
 
 def test_cli_fails_for_a_wrong_backward(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))
+    monkeypatch.setenv("PYTHONPATH", str(HELPERS))
     target = "model._target_=wrong_backward.MLPWithoutFactorTwo"
     result = run_script("gradcheck.py", *SMALL_MLP, target, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr[-2000:]

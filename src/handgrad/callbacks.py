@@ -1,4 +1,4 @@
-"""Training callbacks: the fit plot, the gradient check, text samples (more join them later)."""
+"""Training callbacks a learner looks at: the fit plot, the gradient check, text samples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import lightning as L
 import matplotlib
 import torch
 
-from handgrad.errors import TrainingDiverged, require
+from handgrad.errors import require
 from handgrad.generate import generate
 from handgrad.gradcheck import compare_gradients
 
@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 class FitPlot(L.Callback):
     """At the end of training, draw the data and the fitted model into TensorBoard and `fit.png`.
 
-    One input and one output: the seeds' picture, data as points and the fitted line. Otherwise:
+    One input and one output: data as points and the fitted line. Otherwise:
     prediction against target for every training point, with the diagonal a perfect fit would
     lie on.
     """
@@ -113,75 +113,3 @@ class TextSample(L.Callback):
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_text"):
                 logger.experiment.add_text("sample", text, global_step=trainer.global_step)
-
-
-class StopOnNonFinite(L.Callback):
-    """Stop at the first optimizer step whose `train/loss` is nan or inf, and never save a
-    checkpoint whose weights are not finite.
-
-    The check reads the loss every `every_n_steps` steps (0: never): one host-device sync per
-    check, nothing on CPU. It raises `TrainingDiverged` (the command prints it as one line and
-    exits 2) naming the step, the likely cause and the last checkpoint that was saved: every
-    checkpoint on disk is finite, since `on_save_checkpoint` refuses non-finite weights (a step
-    can blow up the weights after a finite loss, before an epoch-end save).
-    """
-
-    def __init__(self, every_n_steps: int = 1):
-        require(
-            isinstance(every_n_steps, int) and every_n_steps >= 0,
-            f"callbacks.stop_on_non_finite.every_n_steps={every_n_steps!r} must be an integer "
-            ">= 0 (0: off)",
-        )
-        self.every_n_steps = every_n_steps
-        self.last_saved_step: int | None = None
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self.every_n_steps or trainer.global_step % self.every_n_steps:
-            return
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if not isinstance(loss, torch.Tensor):
-            return
-        finite = bool(torch.isfinite(loss.detach()).all())
-        if trainer.strategy.reduce_boolean_decision(finite, all=True):
-            return
-        value = float(loss.detach().float().reshape(-1)[0])
-        raise self.diverged(trainer, pl_module, f"train/loss is {value}")
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        state = checkpoint.get("state_dict", {})
-        bad = [
-            name for name, t in state.items() if t.is_floating_point() and not t.isfinite().all()
-        ]
-        if bad:
-            raise self.diverged(trainer, pl_module, f"the weights ({bad[0]}) are not finite")
-        self.last_saved_step = trainer.global_step
-
-    def diverged(self, trainer, pl_module, what: str) -> TrainingDiverged:
-        lr = trainer.optimizers[0].defaults.get("lr") if trainer.optimizers else None
-        cause = f"the learning rate optimizer.lr={lr} is probably too high; lower it"
-        if getattr(pl_module, "clip_grad_norm", 0) is None:
-            cause += " or set model.clip_grad_norm (e.g. 1.0)"
-        checkpoint = last_checkpoint(trainer)
-        if checkpoint is None:
-            kept = "no checkpoint was saved before it"
-        else:
-            at = f" (step {self.last_saved_step})" if self.last_saved_step is not None else ""
-            kept = f"the last finite checkpoint is {checkpoint}{at}"
-        return TrainingDiverged(
-            f"{what} at step {trainer.global_step} (epoch {trainer.current_epoch}): {cause}; "
-            f"{kept}",
-            last_checkpoint=checkpoint,
-        )
-
-
-def last_checkpoint(trainer: L.Trainer) -> str | None:
-    """The newest checkpoint of this run on disk: ModelCheckpoint's last (or best) save, else a
-    last.ckpt there from before a resume."""
-    callback = trainer.checkpoint_callback
-    if callback is None:
-        return None
-    saved = callback.last_model_path or callback.best_model_path
-    if saved:
-        return saved
-    last = Path(callback.dirpath or "") / "last.ckpt"
-    return str(last) if callback.dirpath and last.is_file() else None

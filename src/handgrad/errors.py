@@ -1,5 +1,6 @@
 """The exceptions a user can cause. Entry points print them as one line and exit with code 2."""
 
+import math
 import os
 import sys
 
@@ -32,6 +33,16 @@ def require(condition: bool, message: str) -> None:
     """Raise ConfigError(message) unless condition holds."""
     if not condition:
         raise ConfigError(message)
+
+
+def is_number(value) -> bool:
+    """A finite int or float (not a bool, not a string)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_int(value) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def find_user_error(exc: BaseException) -> HandgradError | None:

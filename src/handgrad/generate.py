@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from handgrad.ckpt import load_checkpoint as load_checkpoint_file
 from handgrad.data.vocab import Vocab, preprocess
 from handgrad.errors import CheckpointError, ConfigError, HandgradError, require
+from handgrad.run.checkpoint_reading import load_checkpoint
 
 if TYPE_CHECKING:
     from handgrad.models.char_rnn import CharRNN
@@ -93,10 +93,10 @@ def generate(
     return text + vocab.decode(generated)
 
 
-def load_checkpoint(path: str | Path) -> tuple[CharRNN, Vocab]:
+def load_char_rnn(path: str | Path) -> tuple[CharRNN, Vocab]:
     """The char-RNN and vocabulary of a checkpoint, loaded with `torch.load(weights_only=True)`."""
     path = Path(path)
-    checkpoint = load_checkpoint_file(path, keys=())
+    checkpoint = load_checkpoint(path, keys=())
     keys = ("vocab", "state_dict", "hyper_parameters")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
         raise CheckpointError(
@@ -138,5 +138,5 @@ def parse_args(argv: list[str]) -> dict:
 def main(argv: list[str]) -> str:
     """Parse the arguments, load the checkpoint, return the generated text."""
     args = parse_args(argv)
-    model, vocab = load_checkpoint(args.pop("ckpt"))
+    model, vocab = load_char_rnn(args.pop("ckpt"))
     return generate(model, vocab, **args)

@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from handgrad.errors import require
-from handgrad.train import build_model
+from handgrad.run.build import build_model
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 

@@ -9,16 +9,17 @@ Splits (`split`):
   them (no training target reaches a validation token).
 - d2l: d2l 1.0 `TimeMachine`: every stride-1 window of num_steps + 1 tokens; windows 0..9,999
   train, 10,000..14,999 validate (they share tokens with the last training windows, as in d2l).
-- seed003: d2l 0.17 `load_data_time_machine(batch_size, num_steps)`: trains on the first
+- first_tokens: d2l 0.17 `load_data_time_machine(batch_size, num_steps)`: trains on the first
   max_tokens (default 10,000) tokens; d2l had no validation set, so it validates on the holdout
   tail (the last `val_fraction` of the book), comparable with holdout runs.
 
-Sampling (`sampling`, holdout and seed003): `random` shuffles non-overlapping windows (a model
+Sampling (`sampling`, holdout and first_tokens): `random` shuffles non-overlapping windows (a model
 starts each batch from a fresh state); `sequential` makes row i of batch k+1 continue row i of
 batch k (a model carries its state across batches and resets it at the start of each epoch).
-Each training epoch draws its random offset and order from (seed, epoch); see `windows.py`.
-Validation is deterministic: holdout and seed003 validate on the sequential cut of the validation
-tokens at offset 0 (the last batch may have fewer steps), d2l on its 5,000 windows in order.
+Each training epoch draws its random offset and order from (seed, epoch); see `token_windows.py`.
+Validation is deterministic: holdout and first_tokens validate on the sequential cut of the
+validation tokens at offset 0 (the last batch may have fewer steps), d2l on its 5,000 windows in
+order.
 
 The corpus is read on first use (`setup`, `vocab`, `model_facts`), not when the module is built.
 """
@@ -31,10 +32,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from handgrad.data.batching import rank_and_world, rank_share
 from handgrad.data.download import cached_download, check_sha1
-from handgrad.data.vocab import Vocab, preprocess
-from handgrad.data.windows import (
+from handgrad.data.row_batches import rank_and_world, rank_share
+from handgrad.data.token_windows import (
     EpochBatches,
     epoch_generator,
     random_plan,
@@ -43,15 +43,16 @@ from handgrad.data.windows import (
     window_loader,
     window_plan,
 )
-from handgrad.errors import DataError, require
+from handgrad.data.vocab import Vocab, preprocess
+from handgrad.errors import DataError, is_int, require
 
 TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
 KNOWN_SHA1 = {TIME_MACHINE_URL: "090b5e7e70c295757f55df93cb0a180b9691891a"}
 SHA1_HEX = re.compile("[0-9a-f]{40}")
-SPLITS = ("holdout", "d2l", "seed003")
+SPLITS = ("holdout", "d2l", "first_tokens")
 SAMPLINGS = ("random", "sequential")
 D2L_NUM_TRAIN, D2L_NUM_VAL = 10_000, 5_000  # d2l 1.0 TimeMachine(num_train, num_val) defaults
-SEED003_MAX_TOKENS = 10_000  # d2l 0.17 load_data_time_machine(max_tokens=10000)
+FIRST_TOKENS_DEFAULT = 10_000  # d2l 0.17 load_data_time_machine(max_tokens=10000)
 
 
 def read_text(path: Path) -> str:
@@ -83,13 +84,6 @@ def tokenize(text: str, source: Path) -> tuple[Vocab, torch.Tensor]:
     return vocab, vocab.encode(clean)
 
 
-def _int_at_least(key: str, value, low: int) -> None:
-    require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= low,
-        f"data.{key}={value!r} must be an integer >= {low}",
-    )
-
-
 class TimeMachineDataModule(L.LightningDataModule):
     """Character-level language-model batches of The Time Machine (see the module docstring).
 
@@ -111,30 +105,8 @@ class TimeMachineDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        require(split in SPLITS, f"data.split={split!r} is not one of {', '.join(SPLITS)}")
-        require(
-            sampling in SAMPLINGS,
-            f"data.sampling={sampling!r} is not one of {', '.join(SAMPLINGS)}",
-        )
-        require(
-            not (split == "d2l" and sampling == "sequential"),
-            "data.sampling=sequential needs data.split=holdout or seed003 "
-            "(d2l's stride-1 windows overlap, so no row can continue another)",
-        )
-        _int_at_least("num_steps", num_steps, 1)
-        _int_at_least("batch_size", batch_size, 1)
-        if max_tokens is not None:
-            _int_at_least("max_tokens", max_tokens, 2)
-        require(
-            isinstance(val_fraction, int | float) and 0 < val_fraction < 1,
-            f"data.val_fraction={val_fraction!r} must be a number in (0, 1)",
-        )
-        require(
-            sha1 is None or (isinstance(sha1, str) and SHA1_HEX.fullmatch(sha1) is not None),
-            f"data.sha1={sha1!r} must be 40 lower-case hex digits, or null (no check of data.path)",
-        )
-        require(bool(path) or bool(url), "data.url is empty: set it, or set data.path to a file")
-        _int_at_least("seed", seed, 0)
+        counts = dict(num_steps=num_steps, batch_size=batch_size, max_tokens=max_tokens, seed=seed)
+        _validate(path, url, sha1, split, val_fraction, sampling, counts)
         self.path = Path(path).expanduser() if path else None
         self.root = Path(root).expanduser()
         self.url, self.sha1 = url, sha1
@@ -202,13 +174,13 @@ class TimeMachineDataModule(L.LightningDataModule):
         self.val_batches = window_plan(val_starts, self.batch_size, steps)
 
     def _plan_offset_split(self) -> None:
-        """holdout: [train | val] within the first max_tokens; seed003: the first max_tokens
+        """holdout: [train | val] within the first max_tokens; first_tokens: the first max_tokens
         (default 10,000) train, the tail of the whole book validates."""
         n = len(self.tokens)
         if self.split == "holdout":
             n = min(n, self.max_tokens or n)
         val_lo = n - round(n * self.val_fraction)
-        train_hi = val_lo if self.split == "holdout" else self.max_tokens or SEED003_MAX_TOKENS
+        train_hi = val_lo if self.split == "holdout" else self.max_tokens or FIRST_TOKENS_DEFAULT
         require(
             train_hi <= val_lo,
             f"data.max_tokens={train_hi} reaches into the validation tail (the last "
@@ -294,4 +266,37 @@ class TimeMachineDataModule(L.LightningDataModule):
             f"data.batch_size={self.batch_size} is smaller than the {world_size} DDP processes: "
             "sequential batches are split by rows across them; use data.batch_size >= "
             f"{world_size}",
+        )
+
+
+COUNT_MINIMUMS = {"num_steps": 1, "batch_size": 1, "max_tokens": 2, "seed": 0}
+
+
+def _validate(path, url, sha1, split, val_fraction, sampling, counts: dict) -> None:
+    """One ConfigError per bad key, naming the key, its value and what is allowed; `counts` are
+    integers with a minimum (max_tokens may be null)."""
+    require(split in SPLITS, f"data.split={split!r} is not one of {', '.join(SPLITS)}")
+    require(
+        sampling in SAMPLINGS,
+        f"data.sampling={sampling!r} is not one of {', '.join(SAMPLINGS)}",
+    )
+    require(
+        not (split == "d2l" and sampling == "sequential"),
+        "data.sampling=sequential needs data.split=holdout or first_tokens "
+        "(d2l's stride-1 windows overlap, so no row can continue another)",
+    )
+    require(
+        isinstance(val_fraction, int | float) and 0 < val_fraction < 1,
+        f"data.val_fraction={val_fraction!r} must be a number in (0, 1)",
+    )
+    require(
+        sha1 is None or (isinstance(sha1, str) and SHA1_HEX.fullmatch(sha1) is not None),
+        f"data.sha1={sha1!r} must be 40 lower-case hex digits, or null (no check of data.path)",
+    )
+    require(bool(path) or bool(url), "data.url is empty: set it, or set data.path to a file")
+    for key, value in counts.items():
+        require(
+            (key == "max_tokens" and value is None)
+            or (is_int(value) and value >= COUNT_MINIMUMS[key]),
+            f"data.{key}={value!r} must be an integer >= {COUNT_MINIMUMS[key]}",
         )

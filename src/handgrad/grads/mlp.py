@@ -15,7 +15,10 @@ Backward, starting from G_L = dL/dA_L (the loss gradient) and going down:
 so δ_l = (δ_{l+1} W_{l+1}) ⊙ f_l'(Z_l). In the textbook layout W = W_l^T (in x out), Z = A W + b,
 these read dL/dW = A_{l-1}^T δ_l and δ_l = (δ_{l+1} W_{l+1}^T) ⊙ f'(Z_l), as in grads/linear.py.
 Computing dL/dW_l as δ_l^T A_{l-1} gives it in W_l's layout with no transpose copy, and G_0 (the
-gradient for the input X) is never needed, so the first layer skips it.
+gradient for the input X) is never needed, so the first layer skips it. f_l'(Z_l) is written
+through A_l (grads/activations.py), so the forward keeps only A_0..A_L.
+
+The forward is `handgrad.models.mlp.MLP.trace`.
 """
 
 from __future__ import annotations
@@ -29,22 +32,18 @@ def mlp_backward(
     weights: list[torch.Tensor],
     activations: list[str],
     layer_inputs: list[torch.Tensor],
-    preactivations: list[torch.Tensor],
     grad_out: torch.Tensor,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(dL/dW_l, dL/db_l) for every layer l = 1..L, first layer first.
 
     weights[l-1] = W_l in nn.Linear layout (out, in); activations[l-1] = f_l's name;
-    layer_inputs = [A_0, ..., A_L] (A_L the prediction); preactivations = [Z_1, ..., Z_L];
-    grad_out = G_L = dL/dA_L. The bias gradient is returned for every layer; a layer without
-    a bias simply ignores it.
+    layer_inputs = [A_0, ..., A_L] (A_L the prediction); grad_out = G_L = dL/dA_L. The bias
+    gradient is returned for every layer; a layer without a bias simply ignores it.
     """
     grads = []
     grad_a = grad_out
     for layer in reversed(range(len(weights))):
-        delta = activation_backward(
-            activations[layer], preactivations[layer], layer_inputs[layer + 1], grad_a
-        )
+        delta = activation_backward(activations[layer], layer_inputs[layer + 1], grad_a)
         grads.append((delta.T @ layer_inputs[layer], delta.sum(0)))
         if layer > 0:
             grad_a = delta @ weights[layer]

@@ -1,11 +1,12 @@
-"""Character-level RNN language model (d2l 1.0 §9.5-9.6, the seeds' char-RNN).
+"""Character-level RNN language model (d2l 1.0 §9.5-9.6).
 
 A batch is (X, Y), two (batch, num_steps) LongTensors with Y = X shifted by one character. The
 network runs time-major: tokens (T x B) and a state in, logits (T x B x V) and the last state out.
 The loss is the mean cross-entropy over all T*B tokens of the batch.
 
-Cells: `scratch` is the seeds' RNN written out, with a hand-derived backward (grads/rnn.py);
-`rnn`, `gru`, `lstm` are torch's fused nn.RNN / nn.GRU / nn.LSTM with a linear head.
+Cells: `scratch` is a one-layer RNN written out, with its hand-derived backward in
+`handgrad.grads.scratch_rnn`; `rnn`, `gru`, `lstm` are torch's fused nn.RNN / nn.GRU / nn.LSTM
+with a linear head.
 
 Hidden state: with random sampling every batch starts from a zero state. With sequential sampling
 row i of batch k+1 continues row i of batch k, so the last state of one training batch (detached:
@@ -31,12 +32,14 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from handgrad.errors import require
+from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.cross_entropy import cross_entropy_grad
-from handgrad.grads.rnn import ACTIVATIONS, rnn_backward
-from handgrad.models.base import NOT_HYPERPARAMETERS, HandgradModule
+from handgrad.grads.scratch_rnn import rnn_backward
+from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = ("scratch", *FUSED_CELLS)
+RECURRENT_ACTIVATIONS = ("tanh", "relu")  # what nn.RNN offers; gru and lstm are tanh only
 
 State = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -63,7 +66,7 @@ class ScratchRNN(nn.Module):
 
     def hidden_states(self, tokens: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         """H_1..H_T (T x B x H) for tokens (T x B) from the initial state h0 (B x H)."""
-        f = torch.tanh if self.activation == "tanh" else torch.relu
+        f = ACTIVATIONS[self.activation]
         inputs = self.W_xh[tokens] + self.b_h  # X_t W_xh + b_h for every t at once
         hidden, hiddens = h0, []
         for x in inputs:
@@ -130,8 +133,8 @@ class CharRNN(HandgradModule):
 
     `vocab_size` comes from the data (`model_facts`); the vocabulary itself is written into every
     checkpoint (`on_save_checkpoint`), so `handgrad.generate` needs nothing but the file.
-    `num_layers`, `dropout` and `embedding_dim` shape the fused cells; the scratch cell is the
-    seeds' one-layer RNN on one-hot input and does not use them (so `model=rnn model.cell=scratch`
+    `num_layers`, `dropout` and `embedding_dim` shape the fused cells; the scratch cell is a
+    one-layer RNN on one-hot input and does not use them (so `model=rnn model.cell=scratch`
     works with the default recipe's values).
     """
 
@@ -148,22 +151,7 @@ class CharRNN(HandgradModule):
         **base_kwargs,
     ):
         super().__init__(**base_kwargs)
-        require(cell in CELLS, f"model.cell={cell!r} is not one of {', '.join(CELLS)}")
-        require(
-            activation in ACTIVATIONS,
-            f"model.activation={activation!r} is not one of {', '.join(ACTIVATIONS)}",
-        )
-        require(
-            activation == "tanh" or cell in ("scratch", "rnn"),
-            f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
-        )
-        require(
-            self.backward_mode == "autograd" or cell == "scratch",
-            f"model.backward=hand needs model.cell=scratch (cell {cell} has no hand backward)",
-        )
-        require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
-        require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")
-        require(0 <= dropout < 1, f"model.dropout={dropout!r} must be in [0, 1)")
+        _validate(cell, activation, self.backward_mode, hidden_size, num_layers, dropout)
         self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         if cell == "scratch":
             self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
@@ -193,7 +181,7 @@ class CharRNN(HandgradModule):
         return loss
 
     def hand_loss_and_grads(self, batch):
-        """Scratch cell: forward, then backpropagation through time by hand (grads/rnn.py)."""
+        """Scratch cell: forward, then hand BPTT (`handgrad.grads.scratch_rnn`)."""
         x, y = batch
         tokens, targets = x.T, y.T
         net = self.net
@@ -261,3 +249,23 @@ class CharRNN(HandgradModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store the vocabulary (a plain list of tokens) so generation needs nothing else."""
         checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
+
+
+def _validate(cell, activation, backward, hidden_size, num_layers, dropout) -> None:
+    """One ConfigError per bad key, naming the key, its value and what is allowed."""
+    require(cell in CELLS, f"model.cell={cell!r} is not one of {', '.join(CELLS)}")
+    require(
+        activation in RECURRENT_ACTIVATIONS,
+        f"model.activation={activation!r} is not one of {', '.join(RECURRENT_ACTIVATIONS)}",
+    )
+    require(
+        activation == "tanh" or cell in ("scratch", "rnn"),
+        f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
+    )
+    require(
+        backward == "autograd" or cell == "scratch",
+        f"model.backward=hand needs model.cell=scratch (cell {cell} has no hand backward)",
+    )
+    require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
+    require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")
+    require(0 <= dropout < 1, f"model.dropout={dropout!r} must be in [0, 1)")

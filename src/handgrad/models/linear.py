@@ -1,12 +1,12 @@
-"""Linear regression Y = X w + b, the seeds' first model."""
+"""Linear regression Y = X w + b; its hand backward is `handgrad.grads.linear`."""
 
 from __future__ import annotations
 
 import torch
 
 from handgrad.grads.linear import linear_backward
-from handgrad.models.base import NOT_HYPERPARAMETERS
-from handgrad.models.regression import RegressionModule
+from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS
+from handgrad.models.regression_module import RegressionModule
 
 
 class LinearRegression(RegressionModule):

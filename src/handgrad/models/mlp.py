@@ -16,8 +16,8 @@ import torch
 from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.mlp import mlp_backward
-from handgrad.models.base import NOT_HYPERPARAMETERS
-from handgrad.models.regression import RegressionModule
+from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS
+from handgrad.models.regression_module import RegressionModule
 
 INITS = ("torch", "normal")
 
@@ -53,25 +53,22 @@ class MLP(RegressionModule):
                     torch.nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trace(x)[0][-1]
+        return self.trace(x)[-1]
 
-    def trace(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The forward pass with what the backward needs: [A_0, ..., A_L] and [Z_1, ..., Z_L]."""
-        layer_inputs, preactivations = [x], []
+    def trace(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The forward pass with what the backward needs: [A_0, ..., A_L]."""
+        layer_inputs = [x]
         for layer, name in zip(self.layers, self.activations, strict=True):
-            preactivations.append(layer(layer_inputs[-1]))
-            layer_inputs.append(ACTIVATIONS[name](preactivations[-1]))
-        return layer_inputs, preactivations
+            layer_inputs.append(ACTIVATIONS[name](layer(layer_inputs[-1])))
+        return layer_inputs
 
     def hand_loss_and_grads(self, batch):
         """Loss and dL/dW_l, dL/db_l for every layer from `grads.mlp.mlp_backward`."""
         x, y = batch
-        layer_inputs, preactivations = self.trace(x)
+        layer_inputs = self.trace(x)
         pred = layer_inputs[-1]
         weights = [layer.weight for layer in self.layers]
-        layer_grads = mlp_backward(
-            weights, self.activations, layer_inputs, preactivations, self.loss_grad(pred, y)
-        )
+        layer_grads = mlp_backward(weights, self.activations, layer_inputs, self.loss_grad(pred, y))
         grads = {}
         for i, (layer, (grad_w, grad_b)) in enumerate(zip(self.layers, layer_grads, strict=True)):
             grads[f"layers.{i}.weight"] = grad_w

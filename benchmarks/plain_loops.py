@@ -1,0 +1,203 @@
+"""The reference loops: the project's recipes written as plain PyTorch, no Lightning, no Hydra.
+
+Each loop takes a spec (a dict of plain values: data, model, optimizer, epochs, built from a
+composed config by `benchmarks.runner.plain_spec`), trains the same math the project trains, and
+returns its step count and seconds. They are the yardstick of `python -m benchmarks`, and the
+shortest readable version of each recipe.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
+    return getattr(torch.optim, spec["optimizer"])(params, **spec["optimizer_kwargs"])
+
+
+def plain_linreg(spec: dict) -> dict:
+    """Full-batch linear regression: y_hat = x w + b, mean squared error, torch.optim."""
+    x = torch.rand(spec["n_samples"], len(spec["w_true"]))
+    y = x @ torch.tensor(spec["w_true"]).unsqueeze(1) + spec["b_true"]
+    w = (0.01 * torch.randn(x.shape[1], 1)).requires_grad_()
+    b = torch.zeros(1, requires_grad=True)
+    optimizer = make_optimizer(spec, [w, b])
+    start = time.perf_counter()
+    for epoch in range(spec["epochs"]):
+        for _ in range(spec["passes"]):
+            loss = F.mse_loss(x @ w + b, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if (epoch + 1) % spec["val_every"] == 0:
+            with torch.no_grad():
+                F.mse_loss(x @ w + b, y)
+    fit_s = time.perf_counter() - start
+    steps = spec["epochs"] * spec["passes"]
+    return {"fit_s": fit_s, "steps": steps, "epochs": spec["epochs"]}
+
+
+class PlainScratchRNN(nn.Module):
+    """H_t = f(W_xh[x_t] + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q (the one-hot input product
+    X_t W_xh is a row lookup; the output layer runs once over all steps)."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, activation: str, init_std: float):
+        super().__init__()
+        self.f = torch.tanh if activation == "tanh" else torch.relu
+        self.W_xh = nn.Parameter(init_std * torch.randn(vocab_size, hidden_size))
+        self.W_hh = nn.Parameter(init_std * torch.randn(hidden_size, hidden_size))
+        self.b_h = nn.Parameter(torch.zeros(hidden_size))
+        self.W_hq = nn.Parameter(init_std * torch.randn(hidden_size, vocab_size))
+        self.b_q = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, tokens: torch.Tensor, state: torch.Tensor | None):
+        hidden = tokens.new_zeros(tokens.shape[1], self.W_hh.shape[0], dtype=self.W_hh.dtype)
+        hidden = hidden if state is None else state
+        outputs = []
+        for x in self.W_xh[tokens] + self.b_h:
+            hidden = self.f(x + hidden @ self.W_hh)
+            outputs.append(hidden)
+        return torch.stack(outputs) @ self.W_hq + self.b_q, hidden
+
+
+class PlainFusedRNN(nn.Module):
+    """torch's nn.RNN / nn.GRU / nn.LSTM on one-hot inputs, dropout, then a linear head."""
+
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        hidden_size: int,
+        activation: str,
+        num_layers: int,
+        dropout: float,
+    ):
+        super().__init__()
+        self.vocab_size = vocab_size
+        extra = {"nonlinearity": activation} if cell == "rnn" else {}
+        layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        between = dropout if num_layers > 1 else 0.0
+        self.rnn = layer(vocab_size, hidden_size, num_layers, dropout=between, **extra)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens: torch.Tensor, state):
+        outputs, state = self.rnn(F.one_hot(tokens, self.vocab_size).float(), state)
+        return self.head(self.dropout(outputs)), state
+
+
+def detach(state):
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def read_tokens(path: str) -> tuple[torch.Tensor, int]:
+    """The corpus as d2l 1.0 tokenizes it (letters and spaces, lower case) and the vocab size."""
+    from handgrad.data.vocab import Vocab, preprocess  # torch only: no Lightning in plain runs
+
+    text = preprocess(Path(path).read_text(encoding="utf-8"))
+    vocab = Vocab.build(text)
+    return vocab.encode(text), len(vocab)
+
+
+def windows(tokens: torch.Tensor, starts: torch.Tensor, num_steps: int, batch_size: int):
+    """(X, Y) batches of the windows starting at `starts`, Y = X shifted by one token."""
+    for rows in starts.split(batch_size):
+        positions = rows.unsqueeze(1) + torch.arange(num_steps)
+        yield tokens[positions], tokens[positions + 1]
+
+
+def sequential(tokens: torch.Tensor, lo: int, hi: int, spec: dict, offset: int, ragged=False):
+    """d2l 0.17 seq_data_iter_sequential: batch_size rows that continue from batch to batch."""
+    batch_size, num_steps = spec["batch_size"], spec["num_steps"]
+    n = (hi - lo - offset - 1) // batch_size * batch_size
+    xs = tokens[lo + offset : lo + offset + n].reshape(batch_size, -1)
+    ys = tokens[lo + offset + 1 : lo + offset + 1 + n].reshape(batch_size, -1)
+    stop = xs.shape[1] if ragged else xs.shape[1] // num_steps * num_steps
+    for i in range(0, stop, num_steps):
+        yield xs[:, i : i + num_steps], ys[:, i : i + num_steps]
+
+
+def char_rnn_data(tokens: torch.Tensor, spec: dict):
+    """(train batches for an epoch, validation batches) for the spec's split and sampling."""
+    batch_size, num_steps = spec["batch_size"], spec["num_steps"]
+    if spec["split"] == "d2l":  # d2l 1.0: windows 0..9,999 train (shuffled), 10,000..14,999 val
+
+        def train_batches():
+            return windows(tokens, torch.randperm(10_000), num_steps, batch_size)
+
+        val = list(windows(tokens, torch.arange(10_000, 15_000), num_steps, batch_size))
+        return train_batches, val
+    n = (
+        len(tokens)
+        if spec["split"] == "first_tokens"
+        else min(len(tokens), spec["max_tokens"] or 10**9)
+    )
+    val_lo = n - round(n * spec["val_fraction"])
+    hi = val_lo if spec["split"] == "holdout" else spec["max_tokens"] or 10_000
+
+    def train_batches():
+        if spec["sampling"] == "sequential":
+            return sequential(tokens, 0, hi, spec, int(torch.randint(0, num_steps + 1, ())))
+        offset = int(torch.randint(0, num_steps, ()))
+        count = (hi - offset - 1) // num_steps // batch_size * batch_size
+        starts = offset + torch.randperm((hi - offset - 1) // num_steps)[:count] * num_steps
+        return windows(tokens, starts, num_steps, batch_size)
+
+    return train_batches, list(sequential(tokens, val_lo, n, spec, offset=0, ragged=True))
+
+
+def plain_char_rnn(spec: dict) -> dict:
+    """Char-RNN language model: cross-entropy over every token, torch.optim, clipping, state
+    carried (detached) across batches with sequential sampling, fresh with random windows;
+    validation every `val_every` epochs (token-weighted mean cross-entropy)."""
+    tokens, vocab_size = read_tokens(spec["corpus"])
+    train_batches, val_batches = char_rnn_data(tokens, spec)
+    if spec["cell"] == "scratch":
+        args = (vocab_size, spec["hidden_size"], spec["activation"], spec["init_std"])
+        model = PlainScratchRNN(*args)
+    else:
+        sizes = (spec["hidden_size"], spec["activation"], spec["num_layers"], spec["dropout"])
+        model = PlainFusedRNN(spec["cell"], vocab_size, *sizes)
+    optimizer = make_optimizer(spec, model.parameters())
+    carry = spec["sampling"] == "sequential"
+    steps = 0
+    start = time.perf_counter()
+    for epoch in range(spec["epochs"]):
+        model.train()
+        state = None
+        for x, y in train_batches():
+            logits, state = model(x.T, state)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.T.flatten())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if spec["clip"]:
+                nn.utils.clip_grad_norm_(model.parameters(), spec["clip"])
+            optimizer.step()
+            state = detach(state) if carry else None
+            steps += 1
+        if (epoch + 1) % spec["val_every"] == 0:
+            evaluate(model, val_batches, carry)
+    fit_s = time.perf_counter() - start
+    return {"fit_s": fit_s, "steps": steps, "epochs": spec["epochs"]}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, carry: bool) -> torch.Tensor:
+    model.eval()
+    total, count, state = torch.zeros(()), 0, None
+    for x, y in batches:
+        logits, state = model(x.T, state if carry else None)
+        total += F.cross_entropy(logits.flatten(0, 1), y.T.flatten(), reduction="sum")
+        count += y.numel()
+    model.train()
+    return (total / count).exp()
+
+
+PLAIN_LOOPS = {"linreg": plain_linreg, "char_rnn": plain_char_rnn}

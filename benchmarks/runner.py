@@ -1,0 +1,512 @@
+"""Benchmark: the project's training path against plain PyTorch loops of the same math.
+
+`python -m benchmarks` runs every measurement in its own subprocess (so `ru_maxrss` is that
+run's peak memory and no run inherits another's warm caches or threads), repetitions interleaved
+(project, reference, project, reference, ...) so both sides see the same machine load, and reports
+medians. Kinds of case:
+
+- `plain`: `handgrad.run.task.train(cfg)` on a config composed as `scripts/train.py` composes it,
+  against a plain loop with the same model, loss, optimizer, batches and validation cadence.
+  Throughput is optimizer steps (or tokens = steps x batch_size x num_steps) over the seconds
+  inside `trainer.fit` (`time/fit_s` in the run's metrics); the plain loop's clock covers its
+  epochs (training and validation), not data loading or set-up. Ratio = project / plain.
+- `hand`: seconds per optimizer step with `model.backward=hand` against `model.backward=autograd`,
+  both through the project. Ratio = hand / autograd.
+- `quality`: the best held-out val/ppl of a project run within each time budget, read from the
+  wall times of its TensorBoard events (training capped by `trainer.max_time`).
+
+Results go to `<out-dir>/benchmark.json` (every run's numbers and the machine) and
+`<out-dir>/benchmark.md` (the tables printed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from benchmarks.plain_loops import PLAIN_LOOPS
+from handgrad.run.compose import compose_run
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: conf/ and this folder
+CONF = ROOT / "conf"
+DEFAULT_ROOT = Path("outputs") / "benchmark"
+QUALITY_BUDGETS = (60.0, 180.0)  # seconds of training (quick: QUICK_BUDGETS)
+QUICK_BUDGETS = (2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table. `overrides` compose the project's config (after `device=cpu`);
+    `full` / `quick` are added for the real benchmark / for `--quick` (a few steps)."""
+
+    name: str
+    title: str
+    kind: str  # plain | hand | quality
+    overrides: tuple[str, ...]
+    full: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+    target: float | None = None  # plain: ratio >= target; hand: ratio <= target
+
+
+CASES = (
+    Case(
+        "linreg",
+        "linear regression, seed 004 (project defaults, logging on)",
+        "plain",
+        ("experiment=seed004_linreg",),
+        quick=("trainer.max_epochs=2", "data.passes_per_epoch=10"),
+        target=0.3,
+    ),
+    Case(
+        "seed003",
+        "char-RNN seed 003 recipe (scratch relu 256, 32 x 35, sequential)",
+        "plain",
+        ("experiment=seed003_char_rnn",),
+        full=("trainer.max_epochs=40",),
+        quick=("trainer.max_epochs=1",),
+        target=1.0,
+    ),
+    Case(
+        "d2l",
+        "char-RNN d2l 1.0 §9.5 recipe (scratch tanh 32, 1024 x 32)",
+        "plain",
+        ("experiment=d2l_rnn_scratch",),
+        full=("trainer.max_epochs=10",),
+        quick=("trainer.max_epochs=1",),
+        target=1.0,
+    ),
+    Case(
+        "rnn",
+        "char-RNN default model=rnn (2-layer LSTM 384, Adam, 32 x 64, sequential)",
+        "plain",
+        ("model=rnn",),
+        full=("trainer.max_epochs=2",),
+        quick=("trainer.max_epochs=1", "data.max_tokens=4000"),
+    ),
+    Case(
+        "mlp_hand",
+        "MLP seed 001: backward=hand vs autograd",
+        "hand",
+        ("experiment=seed001_mlp",),
+        quick=("trainer.max_epochs=10",),
+    ),
+    Case(
+        "rnn_hand",
+        "scratch RNN seed 003: hand BPTT vs autograd",
+        "hand",
+        ("experiment=seed003_char_rnn",),
+        full=("trainer.max_epochs=20",),
+        quick=("trainer.max_epochs=1",),
+        target=1.5,
+    ),
+    Case(
+        "quality",
+        "time to quality: default model=rnn, best val/ppl within each budget",
+        "quality",
+        ("model=rnn",),
+        quick=("data.max_tokens=4000",),
+    ),
+)
+CASE_NAMES = tuple(case.name for case in CASES)
+
+
+class BenchmarkError(RuntimeError):
+    """A measurement that could not be taken (its child process failed)."""
+
+
+# --- the parent: choose cases, run children, report ---------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Throughput of the project's training path vs plain PyTorch loops.",
+    )
+    parser.add_argument(
+        "--cases", nargs="+", choices=CASE_NAMES, default=list(CASE_NAMES), metavar="CASE",
+        help=f"cases to run, in this order (default: all of {', '.join(CASE_NAMES)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip", nargs="+", choices=CASE_NAMES, default=[], metavar="CASE",
+        help="cases to leave out, e.g. --skip quality (the 3-minute one)",
+    )  # fmt: skip
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
+    parser.add_argument("--quick", action="store_true", help="a few steps per case (smoke test)")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch intra-op threads in every run (default: torch's own choice)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out-dir", type=Path, default=None,
+        help=f"where benchmark.json and benchmark.md go (default {DEFAULT_ROOT}/<stamp>)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    args.reps = args.reps or (1 if args.quick else 3)
+    if args.reps < 1:
+        parser.error("--reps must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cases = [case for case in CASES if case.name in args.cases and case.name not in args.skip]
+    out_dir = args.out_dir or DEFAULT_ROOT / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {
+        "machine": machine(),
+        "settings": {
+            "cases": [c.name for c in cases],
+            "reps": args.reps,
+            "quick": args.quick,
+            "threads": args.threads,
+        },
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "cases": [],
+    }
+    print(machine_line(report["machine"]), flush=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="handgrad-bench-") as tmp:
+        for case in cases:
+            print(f"[{case.name}] {case.title} ...", flush=True)
+            try:
+                result = run_case(case, args, Path(tmp) / case.name)
+            except BenchmarkError as exc:
+                result = {"name": case.name, "title": case.title, "kind": case.kind}
+                result["error"] = str(exc)
+            report["cases"].append(result)
+            print(f"[{case.name}] {summary_line(result)}", flush=True)
+    report["total_s"] = round(time.perf_counter() - start, 1)
+    report["machine"]["load_avg_end"] = list(os.getloadavg())
+    markdown = render_markdown(report)
+    (out_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "benchmark.md").write_text(markdown)
+    print("\n" + markdown)
+    print(f"wrote {out_dir / 'benchmark.json'} and {out_dir / 'benchmark.md'}")
+    return 1 if any("error" in case for case in report["cases"]) else 0
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        lines = cpuinfo.read_text().splitlines()
+        names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch": torch.__version__,
+        "lightning": version("lightning"),
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "load_avg_start": list(os.getloadavg()),
+    }
+
+
+def machine_line(info: dict) -> str:
+    return (
+        f"{info['cpu']}, {info['usable_cores']}/{info['cores']} cores, torch {info['torch']} "
+        f"({info['torch_threads']} threads), lightning {info['lightning']}, "
+        f"load avg {info['load_avg_start'][0]:.2f}"
+    )
+
+
+def case_overrides(case: Case, quick: bool) -> list[str]:
+    return ["device=cpu", *case.overrides, *(case.quick if quick else case.full)]
+
+
+def run_case(case: Case, args: argparse.Namespace, work: Path) -> dict:
+    """Every run of `case` (`args.reps` of each side, interleaved); medians and their ratio."""
+    overrides = case_overrides(case, args.quick)
+    result = {"name": case.name, "title": case.title, "kind": case.kind, "overrides": overrides}
+    if case.kind == "quality":
+        budgets = QUICK_BUDGETS if args.quick else QUALITY_BUDGETS
+        job = {"kind": "quality", "overrides": overrides, "budgets": list(budgets)}
+        return {**result, **run_child(job, work / "run", args.threads)}
+    if case.kind == "plain":
+        cfg = compose_run(CONF, overrides, work / "composed")
+        sides = {"project": {"kind": "project", "overrides": overrides}}
+        sides["plain"] = {"kind": "plain", "spec": plain_spec(cfg)}
+        per_step = tokens_per_step(cfg)
+        result["unit"] = "tokens/s" if per_step > 1 else "steps/s"
+    else:
+        sides = {
+            "hand": {"kind": "project", "overrides": [*overrides, "model.backward=hand"]},
+            "autograd": {"kind": "project", "overrides": [*overrides, "model.backward=autograd"]},
+        }
+        result["unit"] = "ms/step"
+    runs = {side: [] for side in sides}
+    for rep in range(args.reps):
+        for side, job in sides.items():
+            runs[side].append(run_child(job, work / f"{side}-{rep}", args.threads))
+    (a, a_runs), (b, b_runs) = runs.items()
+    if case.kind == "plain":
+        values = {s: [r["steps"] * per_step / r["fit_s"] for r in rs] for s, rs in runs.items()}
+    else:
+        values = {s: [1000 * r["fit_s"] / r["steps"] for r in rs] for s, rs in runs.items()}
+    medians = {side: statistics.median(v) for side, v in values.items()}
+    ratio = medians[a] / medians[b]
+    met = None
+    if case.target is not None:
+        met = ratio >= case.target if case.kind == "plain" else ratio <= case.target
+    result.update(
+        sides=[a, b],
+        runs=runs,
+        values=values,
+        median=medians,
+        peak_rss_mb={s: max(r["peak_rss_mb"] for r in rs) for s, rs in runs.items()},
+        ratio=ratio,
+        target=case.target,
+        target_met=met,
+    )
+    return result
+
+
+def tokens_per_step(cfg) -> int:
+    """What one optimizer step consumes: batch_size x num_steps tokens, or 1 (a step)."""
+    if "num_steps" in cfg.data:
+        return cfg.data.batch_size * cfg.data.num_steps
+    return 1
+
+
+def run_child(job: dict, work: Path, threads: int | None = None) -> dict:
+    """Run `job` in a fresh `python -m benchmarks.runner <work>`; return its result.json."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "job.json").write_text(json.dumps({**job, "threads": threads}))
+    log = work / "log.txt"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    with log.open("w") as out:
+        code = subprocess.call(
+            [sys.executable, "-m", "benchmarks.runner", str(work)], stdout=out, stderr=out, env=env
+        )
+    result = work / "result.json"
+    if code != 0 or not result.is_file():
+        tail = " | ".join(log.read_text().strip().splitlines()[-5:])
+        raise BenchmarkError(f"{job['kind']} run exited with {code}: {tail}")
+    return json.loads(result.read_text())
+
+
+def summary_line(result: dict) -> str:
+    if "error" in result:
+        return f"FAILED: {result['error']}"
+    if result["kind"] == "quality":
+        within = ", ".join(f"{b} s: {fmt(p)}" for b, p in result["ppl_within"].items())
+        return f"best val/ppl within {within}"
+    a, b = result["sides"]
+    unit = result["unit"]
+    return (
+        f"{a} {fmt(result['median'][a])} {unit}, {b} {fmt(result['median'][b])} {unit}, "
+        f"ratio {result['ratio']:.2f}x"
+    )
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+TABLE_COLUMNS = (
+    "case", "measure", "project", "reference", "ratio", "target", "met",
+    "peak RSS MB (project / reference)",
+)  # fmt: skip
+
+
+def render_markdown(report: dict) -> str:
+    info = report["machine"]
+    settings = report["settings"]
+    lines = [
+        "# handgrad benchmark",
+        "",
+        f"- machine: {machine_line(info)} (at the end {info['load_avg_end'][0]:.2f})",
+        f"- {settings['reps']} repetition(s), medians; quick: {settings['quick']}; "
+        f"started {report['started']}, took {report['total_s']:.0f} s",
+        "- plain cases: project = `train(cfg)`, throughput over `time/fit_s`; reference = a plain "
+        "PyTorch loop of the same math; ratio = project / reference (higher is better)",
+        "- hand cases: project = `model.backward=hand`, reference = `model.backward=autograd`, "
+        "both through the project; ratio = hand / autograd step time (lower is better)",
+        "",
+        "| " + " | ".join(TABLE_COLUMNS) + " |",
+        "|" + "---|" * len(TABLE_COLUMNS),
+    ]
+    quality = []
+    for case in report["cases"]:
+        if case["kind"] == "quality" and "error" not in case:
+            quality.append(case)
+        else:
+            lines.append("| " + " | ".join(table_row(case)) + " |")
+    for case in quality:
+        lines += ["", f"## {case['title']}", "", "| budget (s of training) | best val/ppl |"]
+        lines.append("|---|---|")
+        for budget, ppl in case["ppl_within"].items():
+            lines.append(f"| {budget} | {fmt(ppl)} |")
+        lines += [
+            "",
+            f"{case['epochs']} epochs, {case['steps']} steps in {case['fit_s']:.0f} s of fit; "
+            f"peak RSS {case['peak_rss_mb']:.0f} MB",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def table_row(case: dict) -> list[str]:
+    if "error" in case:
+        return [case["name"], "FAILED", case["error"][:120], "", "", "", "", ""]
+    a, b = case["sides"]
+    kind = case["kind"]
+    target = "-"
+    if case["target"] is not None:
+        target = f"{'>=' if kind == 'plain' else '<='} {case['target']:g}x"
+    met = {None: "-", True: "yes", False: "no"}[case["target_met"]]
+    rss = case["peak_rss_mb"]
+    return [
+        case["name"],
+        case["unit"],
+        f"{fmt(case['median'][a])} ({a})",
+        f"{fmt(case['median'][b])} ({b})",
+        f"{case['ratio']:.2f}x",
+        target,
+        met,
+        f"{rss[a]:.0f} / {rss[b]:.0f}",
+    ]
+
+
+# --- the children: one measurement each ---------------------------------------------------------
+
+
+def child_main(work: Path) -> None:
+    job = json.loads((work / "job.json").read_text())
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    if job["kind"] == "plain":
+        result = PLAIN_LOOPS[job["spec"]["loop"]](job["spec"])
+    elif job["kind"] == "project":
+        result = run_project(job["overrides"], work / "run")
+    else:
+        result = run_quality(job["overrides"], job["budgets"], work / "run")
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["torch_threads"] = torch.get_num_threads()
+    (work / "result.json").write_text(json.dumps(result))
+
+
+def run_project(overrides: list[str], run_dir: Path, extra_callbacks: dict | None = None) -> dict:
+    """`handgrad.run.task.train` on the composed config; fit seconds and optimizer steps."""
+    from omegaconf import open_dict
+
+    from handgrad.run.task import train
+
+    cfg = compose_run(CONF, overrides, run_dir)
+    with open_dict(cfg):
+        cfg.callbacks.update(extra_callbacks or {})
+    train(cfg)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    return {
+        "fit_s": metrics["time/fit_s"],
+        "steps": last["global_step"],
+        "epochs": last["epoch"] + 1,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
+    }
+
+
+def train_start_clock(path: str):
+    """A callback that writes the wall time at `on_train_start` (when `trainer.max_time` starts
+    counting) to `path`; the quality case adds it (Lightning is imported in project runs only)."""
+    import lightning as L
+
+    class TrainStartClock(L.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            Path(path).write_text(json.dumps(time.time()))
+
+    return TrainStartClock()
+
+
+def run_quality(overrides: list[str], budgets: list[float], run_dir: Path) -> dict:
+    """One project run capped at the largest budget; the best val/ppl logged within each."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    clock = run_dir.parent / "train_start.json"
+    overrides = [*overrides, f"+trainer.max_time={{seconds:{max(budgets):g}}}"]
+    clock_cfg = {"_target_": "benchmarks.runner.train_start_clock", "path": str(clock)}
+    result = run_project(overrides, run_dir, extra_callbacks={"bench_clock": clock_cfg})
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    start = json.loads(clock.read_text())
+    points = [(e.wall_time - start, e.value) for e in events.Scalars("val/ppl")]
+    result["val_ppl_points"] = [[round(t, 2), v] for t, v in points]
+    result["ppl_within"] = {f"{b:g}": best_within(points, b) for b in budgets}
+    return result
+
+
+def best_within(points: list[tuple[float, float]], seconds: float) -> float | None:
+    """The lowest value among (elapsed seconds, value) points at or before `seconds`."""
+    values = [value for elapsed, value in points if elapsed <= seconds]
+    return min(values) if values else None
+
+
+# --- plain loops: the same math written as plain PyTorch ------------------------------------------
+
+
+def plain_spec(cfg) -> dict:
+    """What a plain loop needs from the composed config: data, model, optimizer, epochs."""
+    from omegaconf import OmegaConf
+
+    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    target = optimizer.pop("_target_")
+    if not target.startswith("torch.optim.") or optimizer.pop("lr_by_param", None):
+        raise BenchmarkError(f"plain loops use torch.optim with one lr, not {target}")
+    optimizer.pop("_partial_", None)
+    spec = {
+        "optimizer": target.removeprefix("torch.optim."),
+        "optimizer_kwargs": optimizer,
+        "epochs": cfg.trainer.max_epochs,
+        "val_every": cfg.trainer.check_val_every_n_epoch,
+        "clip": cfg.model.get("clip_grad_norm"),
+    }
+    data, model = cfg.data, cfg.model
+    if model._target_.endswith("LinearRegression"):
+        if data.batch_size is not None or data.val_fraction != 0:
+            raise BenchmarkError("the plain linear regression loop is full-batch, no held-out set")
+        w_true = list(data.w_true)
+        facts = {"n_samples": data.n_samples, "w_true": w_true, "b_true": data.b_true}
+        facts["passes"] = data.passes_per_epoch  # full-batch steps per epoch
+        return {**spec, "loop": "linreg", **facts}
+    if model._target_.endswith("CharRNN"):
+        corpus = data.path or str(Path(data.root).expanduser() / Path(urlparse(data.url).path).name)
+        return {
+            **spec,
+            "loop": "char_rnn",
+            "corpus": corpus,
+            **{k: data[k] for k in ("split", "sampling", "batch_size", "num_steps")},
+            **{k: data[k] for k in ("val_fraction", "max_tokens")},
+            **{k: model[k] for k in ("cell", "hidden_size", "activation", "init_std")},
+            **{k: model[k] for k in ("num_layers", "dropout")},
+        }
+    raise BenchmarkError(f"no plain loop for {model._target_}")
+
+
+if __name__ == "__main__":
+    child_main(Path(sys.argv[1]))

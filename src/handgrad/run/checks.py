@@ -1,0 +1,172 @@
+"""Checks of a composed config that no single model or data module owns: optimizer, trainer,
+device, output dir, the checkpoint to continue from. Each raises a one-line ConfigError (or
+CheckpointError) naming the key, its value and the fix.
+
+Models and data modules check their own keys in their constructors. These checks run before
+anything is built: in `scripts/train.py` right after composing the command line (before Lightning
+is imported, so a mistake costs a second, not five) and again at the top of `train()`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from handgrad.errors import ConfigError, is_int, require
+from handgrad.optim.bounds import check_optimizer_settings
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
+PRECISIONS += ("64", "32", "16", "bf16")
+MIN_FREE_BYTES = 50 * 2**20  # refuse to start a run with less free disk than this
+
+
+def check_config(cfg: DictConfig) -> None:
+    """The optimizer, trainer and device keys of `cfg` (see the module docstring)."""
+    try:
+        check_optimizer_settings(cfg.optimizer)
+        check_trainer(
+            cfg.trainer, has_early_stopping=bool(cfg.get("callbacks", {}).get("early_stopping"))
+        )
+        check_device(cfg.trainer)
+    except OmegaConfBaseException as exc:  # e.g. a value interpolating a key that does not exist
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(f"{exc.full_key or 'config'}: {first_line}") from exc
+
+
+def check_trainer(trainer: DictConfig, has_early_stopping: bool = False) -> None:
+    """Epoch and step limits that end, and positive intervals."""
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    require(
+        max_epochs is None or (is_int(max_epochs) and (max_epochs >= 1 or max_epochs == -1)),
+        f"trainer.max_epochs={max_epochs!r} must be an integer >= 1, or -1 for no epoch limit",
+    )
+    require(
+        is_int(max_steps) and (max_steps >= 1 or max_steps == -1),
+        f"trainer.max_steps={max_steps!r} must be an integer >= 1, or -1 for no step limit",
+    )
+    require(
+        not (max_epochs == -1 and max_steps == -1) or has_early_stopping,
+        "trainer.max_epochs=-1 with trainer.max_steps=-1 trains forever; "
+        "set one of them, e.g. trainer.max_epochs=10",
+    )
+    for key in ("check_val_every_n_epoch", "log_every_n_steps", "accumulate_grad_batches"):
+        value = trainer.get(key, 1)
+        require(
+            value is None or (is_int(value) and value >= 1),
+            f"trainer.{key}={value!r} must be an integer >= 1",
+        )
+    sanity = trainer.get("num_sanity_val_steps", 0)
+    require(
+        is_int(sanity) and sanity >= -1,
+        f"trainer.num_sanity_val_steps={sanity!r} must be an integer >= 0 (-1: all)",
+    )
+    precision = trainer.get("precision", "32-true")
+    require(
+        str(precision) in PRECISIONS,
+        f"trainer.precision={precision!r} is not one of {', '.join(PRECISIONS[:6])}",
+    )
+
+
+def check_device(trainer: DictConfig) -> None:
+    """A known accelerator that this machine has, and a sensible device count."""
+    accelerator = trainer.get("accelerator", "auto")
+    devices = trainer.get("devices", "auto")
+    require(
+        accelerator in ACCELERATORS,
+        f"trainer.accelerator={accelerator!r} is not one of {', '.join(ACCELERATORS)}; "
+        "pick a device with device=cpu, device=gpu or device=auto",
+    )
+    require(
+        not is_int(devices) or devices >= 1 or devices == -1,
+        f"trainer.devices={devices!r} must be >= 1 (or -1: all of them)",
+    )
+    if accelerator in ("gpu", "cuda"):
+        available = cuda_device_count()
+        require(
+            available > 0,
+            f"trainer.accelerator={accelerator} needs a CUDA GPU and this machine has none "
+            "(torch.cuda.is_available() is False); use device=cpu, or device=auto "
+            "(a GPU when there is one, else the CPU)",
+        )
+        require(
+            not is_int(devices) or devices <= available,
+            f"trainer.devices={devices} but this machine has {available} GPU(s); "
+            f"use trainer.devices={available} or fewer",
+        )
+    if accelerator == "mps":
+        import torch
+
+        require(
+            torch.backends.mps.is_available(),
+            "trainer.accelerator=mps needs Apple's MPS, which this machine lacks; "
+            "use device=cpu or device=auto",
+        )
+
+
+def cuda_device_count() -> int:
+    """The number of CUDA GPUs, counted via NVML as Lightning does (CUDA itself stays
+    uninitialized, so DDP may still fork this process)."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def check_output_dir(path: str | Path) -> None:
+    """`path` (or the nearest dir above it that exists) is a writable dir with some free disk."""
+    path = Path(path).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    fix = "set paths.root=<a writable dir with free space>"
+    require(existing.is_dir(), f"cannot create the run dir {path}: {existing} is a file; {fix}")
+    require(
+        os.access(existing, os.W_OK | os.X_OK),
+        f"cannot write the run dir {path}: {existing} is not writable; {fix}",
+    )
+    free = shutil.disk_usage(existing).free
+    require(
+        free >= MIN_FREE_BYTES,
+        f"only {free / 2**20:.0f} MB free on the disk of {existing} (checkpoints and logs need "
+        f"at least {MIN_FREE_BYTES / 2**20:.0f} MB); free some space or {fix}",
+    )
+
+
+def check_resume_epochs(path: str | Path, checkpoint: dict, trainer: DictConfig) -> None:
+    """trainer.max_epochs leaves an epoch to train after those the checkpoint finished.
+
+    Below them Lightning raises a MisconfigurationException deep inside `fit`; equal to them it
+    trains nothing and rewrites the run's results. `processed` counts the epochs whose batches
+    all ran (a checkpoint saved mid-epoch, e.g. on Ctrl-C, has not finished its epoch).
+    """
+    max_epochs = trainer.get("max_epochs")
+    try:
+        done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    except (KeyError, TypeError):
+        done = checkpoint.get("epoch", 0)
+    require(
+        max_epochs in (None, -1) or max_epochs > done,
+        f"trainer.max_epochs={max_epochs} but checkpoint {path} has already trained {done} "
+        f"epochs; set trainer.max_epochs={done + 1} or more to continue it",
+    )
+
+
+def check_before_run(cfg: DictConfig, output_dirs: list[str | Path]) -> dict | None:
+    """Every check possible before a run's data and model exist; returns the checkpoint to
+    continue from (loaded weights_only) or None."""
+    check_config(cfg)
+    for path in output_dirs:
+        check_output_dir(path)
+    if cfg.get("ckpt_path") is None:
+        return None
+    from handgrad.run.checkpoint_reading import (  # torch: only when there is a file
+        TRAINING_KEYS,
+        load_checkpoint,
+    )
+
+    checkpoint = load_checkpoint(cfg.ckpt_path, keys=TRAINING_KEYS)
+    check_resume_epochs(cfg.ckpt_path, checkpoint, cfg.trainer)
+    return checkpoint

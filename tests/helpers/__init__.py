@@ -1,0 +1,1 @@
+"""Code the tests share: composing real configs, running the real scripts, broken models."""

@@ -1,0 +1,298 @@
+"""The char-RNN: hand BPTT against autograd, carried state, a tiny training run, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from handgrad.data.timemachine import TimeMachineDataModule
+from handgrad.errors import ConfigError
+from handgrad.generate import generate, load_char_rnn
+from handgrad.gradcheck import gradcheck
+from handgrad.models.char_rnn import CharRNN
+from handgrad.run.task import train
+from helpers.runs import CONF, SHARED_DATA, compose_config, run_script
+
+TIME_MACHINE = SHARED_DATA / "timemachine.txt"
+
+
+def scratch_rnn(vocab_size: int, hidden_size: int, activation: str) -> CharRNN:
+    # A larger init than the default 0.01 so every gradient (and the relu mask) is far from zero.
+    model = CharRNN(
+        vocab_size, cell="scratch", hidden_size=hidden_size, activation=activation, init_std=0.5
+    )
+    return model.double()
+
+
+def random_batch(batch: int, steps: int, vocab_size: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, vocab_size, (batch, steps), generator=gen)
+    y = torch.randint(0, vocab_size, (batch, steps), generator=gen)
+    return x, y
+
+
+def autograd_and_hand(model: CharRNN, batch):
+    params = dict(model.named_parameters())
+    loss = model.training_loss(batch)
+    auto = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
+    with torch.no_grad():
+        hand_loss, hand = model.hand_loss_and_grads(batch)
+    return loss.detach(), auto, hand_loss, hand
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize(
+    ("steps", "batch", "hidden", "vocab"), [(1, 1, 1, 2), (7, 3, 5, 11), (20, 4, 8, 28)]
+)
+@pytest.mark.parametrize("carried", [False, True])
+def test_hand_bptt_equals_autograd(activation, steps, batch, hidden, vocab, carried):
+    model = scratch_rnn(vocab, hidden, activation)
+    data = random_batch(batch, steps, vocab, seed=steps)
+    if carried:
+        model.train_state = torch.randn(batch, hidden, dtype=torch.float64)
+    before = None if model.train_state is None else model.train_state.clone()
+    loss, auto, hand_loss, hand = autograd_and_hand(model, data)
+    torch.testing.assert_close(hand_loss, loss, rtol=1e-12, atol=0)
+    assert hand.keys() == auto.keys() == {"net.W_xh", "net.W_hh", "net.b_h", "net.W_hq", "net.b_q"}
+    for name in auto:
+        torch.testing.assert_close(hand[name], auto[name], rtol=1e-10, atol=1e-14, msg=name)
+    # Neither side moved the carried state: a gradient check sees the same start in both.
+    if carried:
+        torch.testing.assert_close(model.train_state, before, rtol=0, atol=0)
+    else:
+        assert model.train_state is None
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_carried_state_feeds_W_hh_gradient(activation):
+    """H_0 W_hh is part of A_1: a nonzero carried state changes dW_hh, and it matches autograd."""
+    model = scratch_rnn(6, 4, activation)
+    data = random_batch(2, 3, 6, seed=0)
+    _, _, _, from_zero = autograd_and_hand(model, data)
+    model.train_state = torch.ones(2, 4, dtype=torch.float64)
+    _, auto, _, carried = autograd_and_hand(model, data)
+    assert not torch.allclose(carried["net.W_hh"], from_zero["net.W_hh"])
+    torch.testing.assert_close(carried["net.W_hh"], auto["net.W_hh"], rtol=1e-10, atol=1e-14)
+
+
+def test_relu_mask_is_exercised():
+    """The relu case is only a test if some units are off: check the cell really clips."""
+    model = scratch_rnn(11, 5, "relu")
+    x, _ = random_batch(3, 7, 11, seed=7)
+    hiddens = model.net.hidden_states(x.T, model.net.zero_state(3))
+    assert 0 < (hiddens == 0).double().mean() < 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cell": "lstm", "backward": "hand"}, "model.backward=hand needs model.cell=scratch"),
+        ({"cell": "gru", "activation": "relu"}, "model.activation=relu needs model.cell=scratch"),
+        ({"cell": "transformer"}, "model.cell='transformer' is not one of scratch, rnn, gru, lstm"),
+    ],
+)
+def test_config_mistakes_are_clear(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        CharRNN(28, **overrides)
+
+
+def test_the_scratch_cell_takes_the_default_recipes_fused_settings_and_ignores_them():
+    model = CharRNN(28, cell="scratch", hidden_size=8, num_layers=2, dropout=0.4)
+    assert sorted(name for name, _ in model.named_parameters()) == [
+        "net.W_hh",
+        "net.W_hq",
+        "net.W_xh",
+        "net.b_h",
+        "net.b_q",
+    ]
+
+
+@pytest.mark.parametrize("cell", ["scratch", "rnn", "gru", "lstm"])
+def test_every_cell_maps_tokens_to_logits_and_a_state_it_accepts(cell):
+    model = CharRNN(28, cell=cell, hidden_size=8, num_layers=1 if cell == "scratch" else 2)
+    tokens = torch.randint(0, 28, (5, 3))
+    logits, state = model(tokens)
+    assert logits.shape == (5, 3, 28)
+    logits_again, _ = model(tokens[:2], state)
+    assert logits_again.shape == (2, 3, 28)
+
+
+# --- carried state in the real loop --------------------------------------------------------------
+
+
+class StateSpy(CharRNN):
+    """Records the state each training/validation batch starts from and the state it ends with."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records = []
+
+    def training_step(self, batch, batch_idx):
+        start = self.train_state
+        loss = super().training_step(batch, batch_idx)
+        self.records.append(("train", self.current_epoch, batch_idx, start, self.final_state))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        start = self.val_state
+        _, end = self.loss_and_state(batch, start)
+        super().validation_step(batch, batch_idx)
+        self.records.append(("val", self.current_epoch, batch_idx, start, end))
+
+
+def tiny_data(sampling: str) -> TimeMachineDataModule:
+    return TimeMachineDataModule(
+        path=str(TIME_MACHINE), max_tokens=1000, batch_size=4, num_steps=10, sampling=sampling
+    )
+
+
+def fit_spy(sampling: str, epochs: int = 2) -> StateSpy:
+    datamodule = tiny_data(sampling)
+    optimizer = partial(torch.optim.SGD, lr=0.5)
+    model = StateSpy(len(datamodule.vocab), cell="scratch", hidden_size=8, optimizer=optimizer)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return model
+
+
+def test_sequential_sampling_carries_state_and_resets_each_epoch():
+    model = fit_spy("sequential")
+    for stage in ("train", "val"):
+        records = [r for r in model.records if r[0] == stage]
+        assert len({r[1] for r in records}) == 2 and len(records) > 4  # two epochs, many batches
+        for previous, (_, _, batch_idx, start, _) in zip([None, *records], records, strict=False):
+            if batch_idx == 0:
+                assert start is None  # reset at each epoch (and each validation) start
+            else:
+                assert not start.requires_grad  # detached: BPTT stops at the batch boundary
+                torch.testing.assert_close(start, previous[4].detach(), rtol=0, atol=0)
+
+
+def test_random_sampling_starts_every_batch_from_zero():
+    model = fit_spy("random", epochs=1)
+    assert model.records and all(start is None for *_, start, _ in model.records)
+
+
+def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy():
+    """The last validation batch is narrower (ragged): a per-batch mean would weigh it wrongly."""
+    datamodule = tiny_data("sequential")
+    model = CharRNN(len(datamodule.vocab), cell="gru", hidden_size=8)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (logged,) = trainer.validate(model, datamodule=datamodule, verbose=False)
+    total, tokens, state = 0.0, 0, None
+    with torch.no_grad():
+        widths = set()
+        for x, y in datamodule.val_dataloader():
+            loss, state = model.loss_and_state((x, y), state)
+            total, tokens = total + float(loss) * y.numel(), tokens + y.numel()
+            widths.add(y.shape[1])
+    assert len(widths) == 2  # the test needs batches of different sizes
+    assert logged["val/ppl"] == pytest.approx(math.exp(total / tokens), rel=1e-5)
+    assert logged["val/loss"] == pytest.approx(total / tokens, rel=1e-5)
+
+
+# --- a tiny run through the training task ---------------------------------------------------------
+
+TINY_RUN = [
+    "model=rnn",
+    "model.cell=scratch",
+    "model.backward=hand",
+    "model.hidden_size=32",
+    f"data.path={TIME_MACHINE}",
+    "data.max_tokens=4000",
+    "data.batch_size=16",
+    "data.num_steps=16",
+    "data.sampling=sequential",
+    "optimizer.lr=0.01",
+    "trainer.max_epochs=3",
+    "trainer.log_every_n_steps=1",
+    "callbacks.text_sample.every_n_epochs=1",
+    "callbacks.text_sample.num_chars=20",
+    "device=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("rnn") / "run"
+    train(compose_config(TINY_RUN, run_dir))
+    return run_dir
+
+
+def test_tiny_run_lowers_val_ppl_and_logs_ppl_and_samples(tiny_run):
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    assert {"train/ppl", "val/ppl", "train/loss", "val/loss", "grad/norm"} <= set(
+        events.Tags()["scalars"]
+    )
+    assert events.Scalars("perf/tokens_per_s")[-1].value > 0
+    val_ppl = [point.value for point in events.Scalars("val/ppl")]
+    assert len(val_ppl) >= 3 and val_ppl[-1] < val_ppl[0] < 28  # 28: a uniform guess's ppl
+    samples = events.Tensors("sample/text_summary")
+    assert len(samples) == 3
+    text = samples[-1].tensor_proto.string_val[0].decode()
+    assert text.startswith("time traveller ") and len(text) == len("time traveller ") + 20
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["val/ppl"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-5)
+
+
+def test_checkpoint_loads_weights_only_and_carries_the_vocabulary(tiny_run):
+    checkpoint = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["vocab"] == [" ", "<unk>", *"abcdefghijklmnopqrstuvwxyz"]
+    assert checkpoint["hyper_parameters"]["cell"] == "scratch"
+    assert set(checkpoint["state_dict"]) == {
+        f"net.{n}" for n in ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+    }
+
+
+def test_generate_cli_continues_the_prefix_from_the_checkpoint(tiny_run):
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    result = run_script(
+        "generate.py", f"ckpt={ckpt}", "prefix=The Time-Traveller!", "num_chars=30", cwd=tiny_run
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Cleaned as the training text was: lower case, each run of non-letters one space.
+    model, vocab = load_char_rnn(ckpt)
+    expected = generate(model, vocab, "the time traveller ", num_chars=30)
+    assert result.stdout == expected + "\n"
+    assert expected.startswith("the time traveller ") and len(expected) == 19 + 30
+
+
+GRADCHECK_RNN = [
+    "model=rnn",
+    "model.cell=scratch",
+    "model.hidden_size=16",
+    "model.init_std=0.3",
+    f"data.path={TIME_MACHINE}",
+    "data.batch_size=4",
+    "data.num_steps=12",
+]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_gradcheck_passes_for_the_scratch_cell(activation, capsys):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="gradcheck", overrides=[*GRADCHECK_RNN, f"model.activation={activation}"]
+        )
+    assert gradcheck(cfg), capsys.readouterr().out
+
+
+def test_gradcheck_script_exits_0_for_the_scratch_cell(tmp_path):
+    result = run_script("gradcheck.py", *GRADCHECK_RNN, "model.activation=relu", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "gradcheck passed" in result.stdout

@@ -1,0 +1,64 @@
+"""Hydra multirun: one dir per job, failed jobs recorded, the summary written at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from helpers.runs import run_script
+
+
+def test_sweep_records_failures_and_summarizes(tmp_path):
+    result = run_script(
+        "train.py",
+        "-m",
+        "model=linear",
+        "optimizer=sgd,adam",
+        "optimizer.lr=0.05,-1",
+        "trainer.max_epochs=2",
+        f"paths.root={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    job_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(job_dirs) == 4
+    statuses = {}
+    for job_dir in job_dirs:
+        metrics = json.loads((job_dir / "metrics.json").read_text())
+        statuses[job_dir.name] = metrics["status"]
+        if metrics["status"] == "ok":
+            assert list(job_dir.glob("events.out.tfevents.*"))
+            assert (job_dir / "checkpoints" / "last.ckpt").exists()
+        else:
+            assert "learning rate" in metrics["error"] and "\n" not in metrics["error"]
+    assert sorted(statuses.values()) == ["failed", "failed", "ok", "ok"]
+
+    with (sweep_dir / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["status"] for row in rows] == ["ok", "ok", "failed", "failed"]
+    assert float(rows[0]["val/loss"]) <= float(rows[1]["val/loss"])
+    assert "optimizer=adam" in (sweep_dir / "summary.md").read_text()
+    assert "| ok |" in result.stdout
+
+
+def test_summarize_cli_rereads_a_sweep_and_rejects_other_dirs(tmp_path):
+    run_script(
+        "train.py",
+        "-m",
+        "optimizer=sgd,adam",
+        "trainer.max_epochs=1",
+        f"paths.root={tmp_path}",
+        cwd=tmp_path,
+    )
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    (sweep_dir / "summary.csv").unlink()
+    result = run_script("summarize.py", str(sweep_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (sweep_dir / "summary.csv").exists()
+    assert result.stdout.count("| ok |") == 2
+
+    result = run_script("summarize.py", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ")
+    assert "is not a directory" in result.stderr
