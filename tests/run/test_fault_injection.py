@@ -56,6 +56,7 @@ def test_non_finite_weights_are_never_saved():
         current_epoch=1,
         optimizers=[torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=3.0)],
         checkpoint_callback=None,
+        callbacks=[],
     )
     module = SimpleNamespace(clip_grad_norm=1.0)
     callback.on_save_checkpoint(trainer, module, {"state_dict": {"w": torch.ones(2)}})

@@ -89,10 +89,14 @@ def test_resume_of_a_dir_that_is_not_a_run_is_a_clear_error(tmp_path):
     [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)],
 )
 def test_interrupt_saves_last_checkpoint_and_resume_finishes(tmp_path, sig, code):
+    """The char-RNN stopped by a real signal in its second epoch or later (its epoch state then
+    comes from the checkpoint: no epoch-start hook runs), resumed with resume=<run dir>."""
     process = subprocess.Popen(
         [
             sys.executable,
             str(SCRIPTS / "train.py"),
+            *TINY_RNN,
+            "trainer.max_time=null",
             "trainer.max_epochs=100000",
             "callbacks.progress_bar.refresh_rate=0",
             f"paths.root={tmp_path}",
@@ -106,7 +110,7 @@ def test_interrupt_saves_last_checkpoint_and_resume_finishes(tmp_path, sig, code
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
-    while not list((tmp_path / "runs").glob("*/*/checkpoints/best-*.ckpt")):
+    while not list((tmp_path / "runs").glob("*/*/checkpoints/last.ckpt")):
         assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
         time.sleep(0.2)
     process.send_signal(sig)
@@ -117,7 +121,7 @@ def test_interrupt_saves_last_checkpoint_and_resume_finishes(tmp_path, sig, code
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] > 0
 
-    more_epochs = f"trainer.max_epochs={checkpoint['epoch'] + 3}"
+    more_epochs = f"trainer.max_epochs={checkpoint['epoch'] + 2}"
     result = run_script("train.py", f"resume={run_dir}", more_epochs, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     _, final_step = final_weights(run_dir)

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from handgrad.data.resume_position import Position, batches_to_skip
+
 
 def rank_and_world(datamodule) -> tuple[int, int]:
     """(global rank, world size) of the trainer `datamodule` is attached to; (0, 1) without one."""
@@ -77,10 +79,12 @@ class BatchRows(Sampler[torch.Tensor]):
         world_size: int = 1,
         pad: bool = True,
         passes: int = 1,
+        resume_position: Position | None = None,
     ) -> None:
         self.n_rows, self.batch_size, self.shuffle, self.seed = n_rows, batch_size, shuffle, seed
         self.rank, self.world_size, self.pad = rank, world_size, pad
         self.passes = passes
+        self.resume_position = resume_position  # skip the batches trained before a resume
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,16 +105,24 @@ class BatchRows(Sampler[torch.Tensor]):
             else:
                 order = torch.arange(self.n_rows)
             batches.extend(order.split(self.batch_size))
-        yield from rank_share(batches, self.rank, self.world_size, self.pad)
+        share = rank_share(batches, self.rank, self.world_size, self.pad)
+        yield from share[batches_to_skip(self.resume_position, self.epoch) :]
 
 
 def tensor_loader(*tensors: torch.Tensor, batch_size: int | None, **rows) -> DataLoader:
     """A DataLoader over whole batches of rows (batch_size None = all rows in one batch); `rows`
-    are `BatchRows`'s options (shuffle, seed, rank, world_size, pad, passes).
+    are `BatchRows`'s options (shuffle, seed, rank, world_size, pad, passes, resume_position).
 
     A DataLoader (not a bare generator) so Lightning can set the sampler's epoch; `batch_size=None`
     turns off its per-sample collation.
     """
     dataset = TensorSlices(*tensors)
     sampler = BatchRows(len(dataset), batch_size or len(dataset), **rows)
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, generator=loader_generator())
+
+
+def loader_generator() -> torch.Generator:
+    """A DataLoader's own generator. Every new iterator of a DataLoader draws a base seed (for its
+    workers) from it; from the global one that draw would shift dropout's random numbers by one
+    each time an epoch's iterator is made, so a resumed run would drop other units."""
+    return torch.Generator()

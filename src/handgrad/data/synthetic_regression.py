@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import lightning as L
 import torch
 
+from handgrad.data.resume_position import ResumableDataModule
 from handgrad.data.row_batches import rank_and_world, tensor_loader
 from handgrad.errors import is_int, is_number, require
 
@@ -33,7 +33,7 @@ def make_inputs(kind: str, n_samples: int, in_features: int, gen: torch.Generato
     return torch.randn(n_samples, in_features, generator=gen)
 
 
-class _SplitTensorsDataModule(L.LightningDataModule):
+class _SplitTensorsDataModule(ResumableDataModule):
     """Holds x, y tensors and serves a train/validation split of them.
 
     Subclasses fill `self.x`, `self.y` in `make_tensors`. With val_fraction 0 the training set is
@@ -91,6 +91,7 @@ class _SplitTensorsDataModule(L.LightningDataModule):
             rank=rank,
             world_size=world_size,
             passes=self.passes_per_epoch,
+            resume_position=self.resume_position,
         )
 
     def val_dataloader(self):

@@ -29,10 +29,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import lightning as L
 import torch
 
 from handgrad.data.download import cached_download, check_sha1
+from handgrad.data.resume_position import ResumableDataModule
 from handgrad.data.row_batches import rank_and_world, rank_share
 from handgrad.data.token_windows import (
     EpochBatches,
@@ -84,7 +84,7 @@ def tokenize(text: str, source: Path) -> tuple[Vocab, torch.Tensor]:
     return vocab, vocab.encode(clean)
 
 
-class TimeMachineDataModule(L.LightningDataModule):
+class TimeMachineDataModule(ResumableDataModule):
     """Character-level language-model batches of The Time Machine (see the module docstring).
 
     For the model: `vocab` (a `Vocab`), `sampling`, `batch_size`, `num_steps`, `model_facts()`.
@@ -248,7 +248,7 @@ class TimeMachineDataModule(L.LightningDataModule):
                 return rank_share(self._train_plan(epoch)[:total], rank, world_size)
 
             count = -(-total // world_size)
-        return window_loader(self.tokens, EpochBatches(plan, count))
+        return window_loader(self.tokens, EpochBatches(plan, count, self.resume_position))
 
     def val_dataloader(self):
         self.setup()

@@ -27,6 +27,9 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from handgrad.data.resume_position import Position, batches_to_skip
+from handgrad.data.row_batches import loader_generator
+
 Plan = Callable[[int], list[torch.Tensor]]
 
 
@@ -49,9 +52,10 @@ class EpochBatches(Sampler[torch.Tensor]):
     can change d2l's count by one, which would confuse Lightning's epoch length).
     """
 
-    def __init__(self, plan: Plan, num_batches: int) -> None:
+    def __init__(self, plan: Plan, num_batches: int, resume_position: Position | None = None):
         self.plan = plan
         self.num_batches = num_batches
+        self.resume_position = resume_position  # skip the batches trained before a resume
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -63,13 +67,16 @@ class EpochBatches(Sampler[torch.Tensor]):
     def __iter__(self):
         # A generator, so the plan is drawn at the first batch: resuming, Lightning creates the
         # epoch's iterator before it calls set_epoch (a plan drawn here would be epoch 0's).
-        yield from self.plan(self.epoch)[: self.num_batches]
+        start = batches_to_skip(self.resume_position, self.epoch)
+        yield from self.plan(self.epoch)[start : self.num_batches]
 
 
 def window_loader(tokens: torch.Tensor, batches: EpochBatches) -> DataLoader:
     """A DataLoader over `tokens` whose sampler yields whole batches (`batch_size=None`: no
     collation). The DataLoader is kept so Lightning finds the sampler and sets its epoch."""
-    return DataLoader(TokenWindows(tokens), sampler=batches, batch_size=None)
+    return DataLoader(
+        TokenWindows(tokens), sampler=batches, batch_size=None, generator=loader_generator()
+    )
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

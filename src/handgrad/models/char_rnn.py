@@ -18,7 +18,7 @@ gradient check sees the same initial state in both.
 
 Metrics: `train/loss`, `val/loss` (token-weighted mean cross-entropy over the epoch), `train/ppl`,
 `val/ppl` (exp of those means; the sums are synced across processes), `perf/tokens_per_s`
-(training tokens over the seconds from epoch start to the last training batch's end), and
+(training tokens over the seconds from the epoch's first batch start to its last batch end), and
 `grad/norm` from the base class.
 """
 
@@ -29,7 +29,6 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric
 
 from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
@@ -122,6 +121,80 @@ class FusedRNN(nn.Module):
         return self.head(self.output_dropout(outputs)), state
 
 
+class TokenWeightedMean:
+    """The mean cross-entropy per token over an epoch's batches b of n_b tokens each:
+
+        CE = Σ_b CE_b n_b / Σ_b n_b        ppl = exp(CE)
+
+    (the epoch's perplexity, not a mean of per-batch perplexities). Two running sums, kept as
+    tensors on the loss's device (no host sync per step); under DDP `compute` adds every rank's.
+    """
+
+    def __init__(self, total: torch.Tensor | None = None, tokens: int = 0):
+        self.total, self.tokens = total, tokens
+
+    def update(self, mean_loss: torch.Tensor, tokens: int) -> None:
+        weighted = mean_loss.detach().float() * tokens
+        self.total = weighted if self.total is None else self.total + weighted
+        self.tokens += tokens
+
+    def compute(self, strategy) -> torch.Tensor:
+        sums = torch.stack([self.total, self.total.new_tensor(float(self.tokens))])
+        total, tokens = strategy.reduce(sums, reduce_op="sum")
+        return total / tokens
+
+
+class TrainingEpoch:
+    """What a training epoch carries from one batch to the next: the hidden state of sequential
+    sampling (detached), the token-weighted loss sums, the tokens and seconds trained so far.
+
+    `perf/tokens_per_s` = tokens / seconds, the seconds counted from the first batch's start to
+    the last batch's end (after a resume: the seconds before the interrupt plus those after).
+    """
+
+    def __init__(self):
+        self.carried_state: State | None = None
+        self.cross_entropy = TokenWeightedMean()
+        self.seconds = 0.0
+        self._clock: float | None = None  # perf_counter() minus the seconds already counted
+
+    def start_clock(self) -> None:
+        if self._clock is None:
+            self._clock = time.perf_counter() - self.seconds
+
+    def stop_clock(self) -> None:
+        self.seconds = time.perf_counter() - self._clock
+
+    def tokens_per_second(self) -> float:
+        return self.cross_entropy.tokens / max(self.seconds, 1e-9)
+
+    def state_dict(self) -> dict:
+        """Plain tensors and numbers (a tuple state, the LSTM's (h, c), becomes a list)."""
+        state = self.carried_state
+        return {
+            "carried_state": list(state) if isinstance(state, tuple) else state,
+            "loss_total": self.cross_entropy.total,
+            "tokens": self.cross_entropy.tokens,
+            "seconds": self.seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        carried = state["carried_state"]
+        self.carried_state = tuple(carried) if isinstance(carried, list) else carried
+        self.cross_entropy = TokenWeightedMean(state["loss_total"], state["tokens"])
+        self.seconds = state["seconds"]
+        self._clock = None
+
+
+def gather_from_ranks(state: dict) -> list[dict]:
+    """[state of rank 0, rank 1, ...]: every rank's `state` (one process: [state])."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [state]
+    states = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(states, state)
+    return states
+
+
 def detach_state(state: State) -> State:
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)
@@ -159,10 +232,8 @@ class CharRNN(HandgradModule):
             self.net = FusedRNN(
                 cell, vocab_size, hidden_size, num_layers, dropout, activation, embedding_dim
             )
-        self.train_ce = MeanMetric()
-        self.val_ce = MeanMetric()
         self.carry_state = False  # set from the data's sampling in `setup`
-        self.train_state: State | None = None
+        self.epoch = TrainingEpoch()
         self.val_state: State | None = None
         self.final_state: State | None = None  # the last training batch's final state
 
@@ -195,60 +266,72 @@ class CharRNN(HandgradModule):
         return loss, {f"net.{name}": grad for name, grad in grads.items()}
 
     # --- training and validation loops ---------------------------------------------------------
+    # The epoch's training state (carried hidden state, loss sums, token and time counters) lives in
+    # `self.epoch`, is reset when an epoch starts and travels in every checkpoint, so a run
+    # interrupted mid-epoch resumes exactly where it stopped (Lightning then skips
+    # `on_train_epoch_start`).
     def setup(self, stage: str) -> None:
         self.carry_state = self.trainer.datamodule.sampling == "sequential"
 
+    @property
+    def train_state(self) -> State | None:
+        """The state the next training batch starts from (None: zeros)."""
+        return self.epoch.carried_state
+
+    @train_state.setter
+    def train_state(self, state: State | None) -> None:
+        self.epoch.carried_state = state
+
     def on_train_epoch_start(self) -> None:
-        self.train_state = None
-        self.train_tokens = 0
-        self.epoch_start = time.perf_counter()
-        self.train_seconds = 0.0
+        self.epoch = TrainingEpoch()
 
     def training_step(self, batch, batch_idx):
+        self.epoch.start_clock()
         loss = self.training_step_loss(batch)
         if self.carry_state:
             self.train_state = detach_state(self.final_state)
-        tokens = batch[1].numel()
-        self.train_ce.update(loss.detach(), tokens)
-        self.train_tokens += tokens
+        self.epoch.cross_entropy.update(loss.detach(), batch[1].numel())
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self.train_seconds = time.perf_counter() - self.epoch_start
+        self.epoch.stop_clock()
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
-        self.log_cross_entropy("train", self.train_ce)
-        self.log(
-            "perf/tokens_per_s",
-            self.train_tokens / max(self.train_seconds, 1e-9),
-            sync_dist=True,
-            reduce_fx="sum",
-        )
+        self.log_cross_entropy("train", self.epoch.cross_entropy)
+        tokens_per_s = self.epoch.tokens_per_second()
+        self.log("perf/tokens_per_s", tokens_per_s, sync_dist=True, reduce_fx="sum")
 
     def on_validation_epoch_start(self) -> None:
         self.val_state = None
+        self.val_cross_entropy = TokenWeightedMean()
 
     def validation_step(self, batch, batch_idx):
         loss, final = self.loss_and_state(batch, self.val_state)
         if self.carry_state:
             self.val_state = final
-        self.val_ce.update(loss, batch[1].numel())
+        self.val_cross_entropy.update(loss, batch[1].numel())
 
     def on_validation_epoch_end(self) -> None:
-        self.log_cross_entropy("val", self.val_ce)
+        self.log_cross_entropy("val", self.val_cross_entropy)
 
-    def log_cross_entropy(self, stage: str, mean_ce: MeanMetric) -> None:
+    def log_cross_entropy(self, stage: str, mean_ce: TokenWeightedMean) -> None:
         """`<stage>/loss` = token-weighted mean CE of the epoch, `<stage>/ppl` = exp of it."""
-        ce = mean_ce.compute()  # under DDP: the sums of every rank, so the same on all ranks
-        mean_ce.reset()
+        ce = mean_ce.compute(self.trainer.strategy)  # under DDP: every rank's sums
         # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
         self.log(f"{stage}/loss", ce, sync_dist=True)
         self.log(f"{stage}/ppl", ce.exp(), prog_bar=True, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store the vocabulary (a plain list of tokens) so generation needs nothing else."""
+        """Store the vocabulary (a plain list of tokens) so generation needs nothing else, and the
+        epoch's training state (under DDP every rank's, each rank carrying its own rows)."""
         checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
+        checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("training_epoch")
+        if states and self._trainer is not None:
+            self.epoch.load_state_dict(states[self.trainer.global_rank])
 
 
 def _validate(cell, activation, backward, hidden_size, num_layers, dropout) -> None:

@@ -107,18 +107,26 @@ class HandgradModule(L.LightningModule):
         optimizer = self.optimizer_factory(param_groups(self.named_parameters(), self.lr_by_param))
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "optim/lr"}
-        if self.automatic_optimization:  # Lightning steps it (hand mode: on_train_epoch_end)
-            scheduler |= {
-                "interval": "epoch",
-                "monitor": self.scheduler_monitor,
-                "strict": False,  # epochs without validation leave the learning rate alone
-            }
+        scheduler = {
+            "scheduler": self.scheduler_factory(optimizer),
+            "name": "optim/lr",
+            "interval": "epoch",
+            "monitor": self.scheduler_monitor,
+        }
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
+    def lr_scheduler_step(self, scheduler, metric) -> None:
+        """Nothing: `on_train_epoch_end` steps the scheduler, in both backward modes.
+
+        Lightning's own stepping skips plateau schedulers at the end of an epoch that was resumed
+        mid-way, so a resumed run would cut its learning rate later than a straight one.
+        """
+
     def on_train_epoch_end(self) -> None:
-        """Step the scheduler once per epoch in hand mode (Lightning does it in autograd mode)."""
-        if self.automatic_optimization or self.scheduler_factory is None:
+        """Step the scheduler once per epoch (it holds the checkpoint's lr state; Lightning saves
+        it). A plateau scheduler steps on the monitored metric of the latest validation, and an
+        epoch before the first validation leaves the learning rate alone."""
+        if self.scheduler_factory is None:
             return
         scheduler = self.lr_schedulers()
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):

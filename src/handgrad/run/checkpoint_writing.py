@@ -1,7 +1,9 @@
-"""Writing checkpoints: atomic saves, and the RNG states every checkpoint carries for resume."""
+"""Writing checkpoints: atomic saves, `last.ckpt` kept at the latest trained state, and the RNG
+states every checkpoint carries for resume."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -9,6 +11,10 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -30,6 +36,61 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
+
+
+class LastCheckpoint(Checkpoint):
+    """Keep `<dirpath>/last.ckpt` at the latest trained state: saved after every training epoch
+    (after its validation, scheduler and metrics), when training ends for any reason (max_epochs,
+    max_steps, max_time, early stopping) and on Ctrl-C or SIGTERM between two batches. The best
+    checkpoint by the monitored metric is ModelCheckpoint's `best-*.ckpt`.
+
+    A mid-epoch save carries everything the epoch carries from batch to batch (the data's
+    position, the char-RNN's hidden state and loss sums, the RNG states), so resuming from it
+    trains exactly the batches an uninterrupted run would have. Interrupted inside a validation
+    pass, or after an epoch's last training batch but before the epoch ended, it keeps the last
+    finished epoch's last.ckpt instead (the resumed run trains that epoch again, identically):
+    Lightning restores a checkpoint taken mid-validation as a finished fit, and one taken between
+    the last batch and the epoch's end without the epoch's end-of-epoch scheduler steps.
+    A run that fails (an exception, a non-finite loss) keeps the last.ckpt it saved last.
+    """
+
+    def __init__(self, dirpath: str):
+        self.path = Path(dirpath) / "last.ckpt"
+        self.saved_step: int | None = None
+
+    def save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path)
+        self.saved_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.saved_step != trainer.global_step:
+            self.save(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        if trainer.validating or trainer.sanity_checking or _epoch_batches_done(trainer):
+            kept = (
+                "kept the last finished epoch's" if self.path.exists() else "no epoch finished: no"
+            )
+            message = f"interrupted at the end of an epoch at step %d: {kept} %s"
+        else:
+            self.save(trainer)
+            message = "interrupted at step %d: saved %s"
+        if trainer.is_global_zero:
+            resume = self.path.parent.parent
+            log.warning(
+                message + "; continue with resume=%s", trainer.global_step, self.path, resume
+            )
+
+
+def _epoch_batches_done(trainer: L.Trainer) -> bool:
+    """True between an epoch's last training batch and the end of the epoch."""
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    return done >= trainer.num_training_batches
 
 
 class RngStateInCheckpoint(L.Callback):

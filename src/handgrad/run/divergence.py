@@ -3,12 +3,11 @@ finite checkpoint."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import torch
 
 from handgrad.errors import TrainingDiverged, require
+from handgrad.run.checkpoint_writing import LastCheckpoint
 
 
 class StopOnNonFinite(L.Callback):
@@ -71,13 +70,10 @@ class StopOnNonFinite(L.Callback):
 
 
 def last_checkpoint(trainer: L.Trainer) -> str | None:
-    """The newest checkpoint of this run on disk: ModelCheckpoint's last (or best) save, else a
-    last.ckpt there from before a resume."""
-    callback = trainer.checkpoint_callback
-    if callback is None:
-        return None
-    saved = callback.last_model_path or callback.best_model_path
-    if saved:
-        return saved
-    last = Path(callback.dirpath or "") / "last.ckpt"
-    return str(last) if callback.dirpath and last.is_file() else None
+    """The newest checkpoint of this run on disk: `last.ckpt` (saved by LastCheckpoint, or there
+    from before a resume), else ModelCheckpoint's best one, else None."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, LastCheckpoint) and callback.path.is_file():
+            return str(callback.path)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    return best or None

@@ -1,47 +1,18 @@
-"""Ctrl-C and SIGTERM: stop between two batches, save `last.ckpt`, exit 130 / 143."""
+"""Ctrl-C and SIGTERM: stop between two batches and exit 130 / 143 (the checkpoint an interrupt
+saves is `checkpoint_writing.LastCheckpoint`'s)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-log = logging.getLogger(__name__)
-
 # Exit codes of a run stopped by a signal (the shell's 128 + signal number).
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-
-
-class SaveOnInterrupt(L.Callback):
-    """On Ctrl-C or SIGTERM, save `<dirpath>/last.ckpt` so `resume=<run dir>` can continue.
-
-    Interrupted inside a validation pass, it keeps the last.ckpt of the last finished epoch
-    instead: Lightning 2.6 restores a checkpoint taken mid-validation as a finished fit (the
-    resumed run stops at once, seen in our interrupt test), so such a state is not worth saving.
-    """
-
-    def __init__(self, dirpath: str):
-        self.dirpath = Path(dirpath)
-
-    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
-            return
-        path = self.dirpath / "last.ckpt"
-        if trainer.validating or trainer.sanity_checking:
-            what = "kept the last finished epoch's" if path.exists() else "no epoch finished: no"
-            message = f"interrupted during validation at step %d: {what} %s"
-        else:
-            trainer.save_checkpoint(path)
-            message = "interrupted at step %d: saved %s"
-        if trainer.is_global_zero:
-            resume = self.dirpath.parent
-            log.warning(message + "; continue with resume=%s", trainer.global_step, path, resume)
 
 
 @contextlib.contextmanager

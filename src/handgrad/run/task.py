@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # Advice that does not apply to in-memory tensor batches and tiny epochs.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+# Our DataModules resume mid-epoch through their own checkpoint state (data/resume_position.py).
+warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
 
 
 def run_job(cfg: DictConfig) -> float:

@@ -1,0 +1,151 @@
+"""last.ckpt is always the latest trained state, and a run interrupted anywhere (mid-epoch, in
+validation, at an epoch boundary) resumes bit-identically to a run that was never interrupted:
+weights, optimizer state and the logged metrics of the interrupted epoch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from omegaconf import open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from handgrad.run.task import train
+from helpers.runs import compose_config
+
+QUIET = ["device=cpu", "callbacks.progress_bar.refresh_rate=0", "trainer.log_every_n_steps=1"]
+LINEAR = ["model=linear", "data.batch_size=16", "optimizer=adam"]  # 80 rows: 5 batches an epoch
+MLP = ["model=mlp", "model.hidden=[8]", "data.n_samples=40", "data.in_features=6"]
+MLP += ["data.out_features=3", "data.batch_size=8", "optimizer=adam", "optimizer.lr=0.01"]
+TINY_RNN = ["model=rnn", "model.hidden_size=16", "data.max_tokens=2000", "data.batch_size=8"]
+TINY_RNN += ["data.num_steps=8", "trainer.max_time=null", "callbacks.early_stopping=null"]
+SCRATCH = [*TINY_RNN, "model.cell=scratch", "optimizer=sgd", "optimizer.lr=1", "~scheduler"]
+LSTM = [*TINY_RNN, "model.num_layers=2", "model.dropout=0.3"]
+
+MODELS = {
+    "linear-autograd": LINEAR,
+    "linear-hand": [*LINEAR, "model.backward=hand"],
+    "mlp-autograd": MLP,
+    "mlp-hand": [*MLP, "model.backward=hand", "optimizer=hand_adam"],
+    "scratch-sequential-autograd": [*SCRATCH, "data.sampling=sequential"],
+    "scratch-sequential-hand": [*SCRATCH, "data.sampling=sequential", "model.backward=hand"],
+    "scratch-random-hand": [*SCRATCH, "data.sampling=random", "model.backward=hand"],
+    "lstm-dropout-sequential": [*LSTM, "data.sampling=sequential"],
+    "lstm-dropout-random": [*LSTM, "data.sampling=random"],
+}
+
+
+def run(tmp_path, name: str, overrides: list[str], interrupt: dict | None = None):
+    """train() in this process; returns the run dir. `interrupt`: SignalAt's arguments; the run
+    must then stop with SIGTERM's exit code 143."""
+    run_dir = tmp_path / name
+    cfg = compose_config([*QUIET, *overrides], run_dir)
+    if interrupt is not None:
+        with open_dict(cfg):
+            cfg.callbacks.signal_at = {"_target_": "helpers.interrupts.SignalAt", **interrupt}
+        with pytest.raises(SystemExit) as stopped:
+            train(cfg)
+        assert stopped.value.code == 143
+    else:
+        train(cfg)
+    return run_dir
+
+
+def resume(run_dir, overrides: list[str]):
+    cfg = compose_config(
+        [*QUIET, *overrides, f"ckpt_path={run_dir}/checkpoints/last.ckpt"], run_dir
+    )
+    train(cfg)
+
+
+def last(run_dir) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def assert_same_tensors(a, b, where: str = "") -> None:
+    """Nested dicts/lists of tensors and numbers, equal to the last bit."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_tensors(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_tensors(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def scalars(run_dir) -> dict[str, dict[int, float]]:
+    """Every scalar TensorBoard holds for the run: tag -> {step: value} (purged on resume)."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: {e.step: e.value for e in events.Scalars(tag)}
+        for tag in events.Tags()["scalars"]
+        if not tag.startswith(("perf/", "epoch"))  # wall-clock throughput differs, of course
+    }
+
+
+def assert_resumed_equals_straight(straight, resumed) -> None:
+    a, b = last(straight), last(resumed)
+    assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
+    assert_same_tensors(a["state_dict"], b["state_dict"], "state_dict")
+    assert_same_tensors(a["optimizer_states"], b["optimizer_states"], "optimizer_states")
+    assert scalars(resumed) == scalars(straight)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name):
+    overrides = [*MODELS[name], "trainer.max_epochs=3"]
+    straight = run(tmp_path, "straight", overrides)
+    per_epoch = last(straight)["global_step"] // 3
+    assert per_epoch >= 3, "the interrupt must land inside an epoch"
+    stop = per_epoch + per_epoch // 2  # in the middle of the second epoch
+    interrupted = run(tmp_path, "interrupted", overrides, {"after_step": stop})
+    checkpoint = last(interrupted)
+    assert (checkpoint["epoch"], checkpoint["global_step"]) == (1, stop)
+    resume(interrupted, overrides)
+    assert_resumed_equals_straight(straight, interrupted)
+
+
+@pytest.mark.parametrize("name", ["linear-hand", "lstm-dropout-sequential"])
+@pytest.mark.parametrize("where", ["validation", "epoch-boundary"])
+def test_interrupt_at_the_end_of_an_epoch_keeps_the_previous_epoch(tmp_path, name, where):
+    overrides = [*MODELS[name], "trainer.max_epochs=3"]
+    straight = run(tmp_path, "straight", overrides)
+    per_epoch = last(straight)["global_step"] // 3
+    if where == "validation":
+        interrupt = {"in_validation_of_epoch": 1}
+    else:
+        interrupt = {"after_step": 2 * per_epoch}  # the second epoch's last batch
+    interrupted = run(tmp_path, "interrupted", overrides, interrupt)
+    checkpoint = last(interrupted)
+    assert checkpoint["global_step"] == per_epoch, "the first epoch's end is the last whole state"
+    resume(interrupted, overrides)
+    assert_resumed_equals_straight(straight, interrupted)
+
+
+@pytest.mark.parametrize(
+    "name", ["linear-autograd", "mlp-hand", "scratch-sequential-hand", "lstm-dropout-random"]
+)
+@pytest.mark.parametrize("val_every", [1, 2])
+def test_last_ckpt_follows_training_when_the_metric_stops_improving(tmp_path, name, val_every):
+    """lr 1e-30: the monitored metric never improves after the first validation, so the best
+    checkpoint stays at the first epoch while last.ckpt holds the last epoch and step."""
+    frozen = [*MODELS[name], "optimizer.lr=1e-30", f"trainer.check_val_every_n_epoch={val_every}"]
+    run_dir = run(tmp_path, "run", [*frozen, "trainer.max_epochs=4"])
+    checkpoint = last(run_dir)
+    per_epoch = checkpoint["global_step"] // 4
+    assert checkpoint["epoch"] == 3 and per_epoch >= 1
+    (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
+    assert torch.load(best, weights_only=True)["global_step"] == val_every * per_epoch
+    resume(run_dir, [*frozen, "trainer.max_epochs=6"])
+    resumed = last(run_dir)
+    assert (resumed["epoch"], resumed["global_step"]) == (5, 6 * per_epoch)
+
+
+def test_a_budget_that_ends_mid_epoch_saves_the_last_step(tmp_path):
+    run_dir = run(tmp_path, "run", [*LINEAR, "trainer.max_epochs=5", "trainer.max_steps=7"])
+    assert last(run_dir)["global_step"] == 7
