@@ -38,8 +38,13 @@ TINY_RNN = [
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["model=linear", "optimizer=adam"],
-        ["model=mlp", "model.hidden=[8]", "optimizer=hand_adam", "model.backward=hand"],
+        # In-process runs of every model cover bit-identity (test_last_checkpoint.py); these go
+        # through the CLI's resume=<run dir>.
+        pytest.param(["model=linear", "optimizer=adam"], marks=pytest.mark.slow),
+        pytest.param(
+            ["model=mlp", "model.hidden=[8]", "optimizer=hand_adam", "model.backward=hand"],
+            marks=pytest.mark.slow,
+        ),
         TINY_RNN,
     ],
     ids=["linear-adam", "mlp-hand_adam", "rnn-sequential-dropout"],

@@ -112,6 +112,7 @@ class HandgradModule(L.LightningModule):
             "name": "optim/lr",
             "interval": "epoch",
             "monitor": self.scheduler_monitor,
+            "strict": False,  # epochs without validation leave the learning rate alone
         }
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
