@@ -47,7 +47,9 @@ class ScratchRNN(nn.Module):
     """H_t = f(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q, f = tanh or relu.
 
     X_t is the one-hot row of token x_t, so X_t W_xh is the row W_xh[x_t]: the input projection is
-    an embedding lookup, not a (V-wide) matrix product. Weights ~ N(0, init_std^2), biases 0.
+    an embedding lookup (`F.embedding`), not a (V-wide) matrix product. Its autograd backward adds
+    the rows in a fixed order, so training is reproducible on several CPU threads (the backward of
+    plain indexing, W_xh[tokens], adds them in whatever order the threads finish). Weights ~ N(0, init_std^2), biases 0.
     The state is H (B x H), zero when none is given.
     """
 
@@ -66,7 +68,7 @@ class ScratchRNN(nn.Module):
     def hidden_states(self, tokens: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         """H_1..H_T (T x B x H) for tokens (T x B) from the initial state h0 (B x H)."""
         f = ACTIVATIONS[self.activation]
-        inputs = self.W_xh[tokens] + self.b_h  # X_t W_xh + b_h for every t at once
+        inputs = F.embedding(tokens, self.W_xh) + self.b_h  # X_t W_xh + b_h for every t at once
         hidden, hiddens = h0, []
         for x in inputs:
             hidden = f(x + hidden @ self.W_hh)
