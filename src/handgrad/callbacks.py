@@ -9,7 +9,7 @@ import matplotlib
 import torch
 
 from handgrad.errors import require
-from handgrad.generate import generate
+from handgrad.generate import generate, read_prefix
 from handgrad.gradcheck import compare_gradients
 
 matplotlib.use("Agg")
@@ -106,10 +106,26 @@ class TextSample(L.Callback):
             prefix=prefix, num_chars=num_chars, temperature=temperature, top_k=top_k, seed=seed
         )
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A prefix the model cannot read (a character its training text lacks) fails now."""
+        read_prefix(
+            self.options["prefix"], trainer.datamodule.vocab, "callbacks.text_sample.prefix"
+        )
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        text = generate(pl_module, trainer.datamodule.vocab, **self.options)
+        vocab = trainer.datamodule.vocab
+        text = as_markdown(generate(pl_module, vocab, **self.options), vocab.tokenizer)
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_text"):
                 logger.experiment.add_text("sample", text, global_step=trainer.global_step)
+
+
+def as_markdown(text: str, tokenizer: str) -> str:
+    """TensorBoard renders text as Markdown: `chars` text goes in a code block (each line indented
+    by four spaces), so its newlines and symbols show as they are; d2l text (letters and single
+    spaces) shows as it is."""
+    if tokenizer == "d2l":
+        return text
+    return "\n".join("    " + line for line in text.split("\n"))

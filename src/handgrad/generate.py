@@ -9,12 +9,13 @@ Keys (all but ckpt optional):
   top_k=<k>              with temperature > 0: sample among the k most likely characters only
   seed=0                 the sampling generator's seed (same seed, same text)
 
-Characters outside the vocabulary: the prefix is cleaned exactly as the training text was (d2l's
-preprocessing): every run of characters other than the ASCII letters becomes one space, then
-lower case, so "The Time-Traveller!" is read as "the time traveller ". The printed text starts
-with that cleaned prefix. A letter the checkpoint's vocabulary lacks (possible with a custom
-corpus) is read as `<unk>`, and a generated `<unk>` prints as the string "<unk>". A prefix with
-nothing left after cleaning (the empty string) is a config error.
+The prefix is read as the training text was (the checkpoint stores its data.tokenizer):
+  d2l    cleaned like d2l's text: every run of characters other than the ASCII letters becomes one
+         space, then lower case, so "The Time-Traveller!" is read as "the time traveller ". A
+         letter the checkpoint's vocabulary lacks (possible with a custom corpus) reads as <unk>.
+  chars  as it is; a character the training text never had is an error naming it.
+The printed text starts with the prefix as read, newlines print as newlines, and a generated
+`<unk>` prints as the string "<unk>". An empty prefix is an error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from handgrad.data.vocab import Vocab, preprocess
+from handgrad.data.vocab import Vocab, clean
 from handgrad.errors import CheckpointError, ConfigError, HandgradError, require
 from handgrad.run.checkpoint_reading import load_checkpoint
 
@@ -72,13 +73,12 @@ def generate(
     top_k: int | None = None,
     seed: int = 0,
 ) -> str:
-    """The cleaned prefix followed by `num_chars` generated characters.
+    """The prefix as read (`read_prefix`) followed by `num_chars` generated characters.
 
     Warm-up: the model reads the whole prefix in one call (the state after its last character and
     the logits there); then each step picks a character and feeds it back in.
     """
-    text = preprocess(prefix)
-    require(text != "", f"prefix={prefix!r} has no letters or spaces to start from")
+    text = read_prefix(prefix, vocab)
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -93,8 +93,24 @@ def generate(
     return text + vocab.decode(generated)
 
 
+def read_prefix(prefix: str, vocab: Vocab, key: str = "prefix") -> str:
+    """`prefix` as the model reads it, cleaned by the vocabulary's tokenizer (`key` names it in
+    errors): d2l's clean-up, where a letter the vocabulary lacks reads as `<unk>`; or (chars) as it
+    is, where a character the vocabulary lacks is a ConfigError naming it."""
+    require(prefix != "", f"{key} is empty: give at least one character to start from")
+    text = clean(prefix, vocab.tokenizer)
+    unknown = vocab.unknown_chars(text) if vocab.tokenizer == "chars" else []
+    require(
+        not unknown,
+        f"{key}={prefix!r} has {', '.join(map(repr, unknown))}, not in the model's vocabulary "
+        "(the characters of its training text); start from characters that text has",
+    )
+    return text
+
+
 def load_char_rnn(path: str | Path) -> tuple[CharRNN, Vocab]:
-    """The char-RNN and vocabulary of a checkpoint, loaded with `torch.load(weights_only=True)`."""
+    """The char-RNN and vocabulary (with its tokenizer) of a checkpoint, loaded with
+    `torch.load(weights_only=True)`. A checkpoint without a tokenizer is from a d2l run."""
     path = Path(path)
     checkpoint = load_checkpoint(path, keys=())
     keys = ("vocab", "state_dict", "hyper_parameters")
@@ -106,7 +122,7 @@ def load_char_rnn(path: str | Path) -> tuple[CharRNN, Vocab]:
     from handgrad.models.char_rnn import CharRNN  # Lightning: only for a readable checkpoint
 
     try:
-        vocab = Vocab.from_list(checkpoint["vocab"])
+        vocab = Vocab.from_list(checkpoint["vocab"], checkpoint.get("tokenizer", "d2l"))
         model = CharRNN(**checkpoint["hyper_parameters"])
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError, HandgradError) as exc:

@@ -1,7 +1,9 @@
-"""The Time Machine data: d2l's corpus facts, splits, samplers, download and file errors."""
+"""The Time Machine data: d2l's corpus facts, tokenizers, splits, samplers, download and file
+errors."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import string
 import time
@@ -20,6 +22,8 @@ from helpers.runs import SHARED_DATA, compose_config
 
 BOOK = SHARED_DATA / "timemachine.txt"
 BOOK_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
+# sha1 of the book's d2l tokens (int64 bytes): the corpus the d2l parity test below checks
+BOOK_TOKENS_SHA1 = "6f2d590717a481684e9f6274be217ef3d858c079"
 OFFLINE_URL = "http://127.0.0.1:9/timemachine.txt"  # the discard port: refused at once, no network
 
 needs_book = pytest.mark.skipif(not BOOK.is_file(), reason=f"the real text is not at {BOOK}")
@@ -60,6 +64,38 @@ def test_book_facts_match_d2l():
     assert elapsed < 2.0  # ~0.06 s measured; loose for a shared machine
 
 
+@needs_book
+@pytest.mark.parametrize("split", ["holdout", "d2l", "first_tokens"])
+def test_d2l_tokenizer_is_the_default_and_reads_the_book_as_d2l_does(split):
+    dm = book_data(split=split)
+    assert dm.tokenizer == dm.vocab.tokenizer == "d2l"
+    assert hashlib.sha1(dm.tokens.numpy().tobytes()).hexdigest() == BOOK_TOKENS_SHA1
+    assert dm.vocab.idx_to_token == [" ", "<unk>", *string.ascii_lowercase]
+
+
+@needs_book
+def test_chars_tokenizer_keeps_every_character_of_the_book():
+    dm = book_data(tokenizer="chars")
+    raw = BOOK.read_text(encoding="utf-8")
+    assert len(dm.tokens) == len(raw) and dm.vocab.decode(dm.tokens) == raw
+    assert {"T", "\n", ",", "1", "["} <= set(dm.vocab.idx_to_token)
+
+
+def test_chars_vocabulary_comes_from_the_training_text(tmp_path):
+    text = "Hello, World!\nIt's 1984.\n" * 8 + "Zoë§"  # 204 characters; the last 20 validate
+    dm = TimeMachineDataModule(
+        path=str(text_file(tmp_path, text)), tokenizer="chars", num_steps=4, batch_size=2
+    )
+    dm.setup()
+    assert dm.train_span == (0, 184) and dm.val_span == (184, 204)
+    assert dm.vocab.to_list() == sorted({"<unk>", *"Hello, World!\nIt's 1984.\n"})
+    assert dm.vocab.tokenizer == "chars"
+    assert dm.vocab.decode(dm.tokens[:26]) == "Hello, World!\nIt's 1984.\nH"
+    assert dm.vocab.decode(dm.tokens[-4:]) == "<unk>o<unk><unk>"  # seen only in validation
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == y.shape == (2, 4)
+
+
 def test_vocab_is_d2l_sorted_round_trips_and_maps_unknowns(tmp_path):
     vocab = Vocab.build(preprocess("Hello, World!"), reserved_tokens=["<eos>"])
     assert vocab.to_list() == [" ", "<eos>", "<unk>", "d", "e", "h", "l", "o", "r", "w"]
@@ -73,6 +109,10 @@ def test_vocab_is_d2l_sorted_round_trips_and_maps_unknowns(tmp_path):
     assert restored.decode(encoded.tolist()[:5]) == "hello"
     with pytest.raises(ValueError, match="<unk>"):
         Vocab.from_list(["a", "b"])
+    chars = Vocab.from_list(["\n", "<unk>", "A", "b"], "chars")
+    assert chars.tokenizer == "chars" and chars.unknown_chars("Ab\nAcé") == ["c", "é"]
+    with pytest.raises(ValueError, match="tokenizer 'bytes' is not one of d2l, chars"):
+        Vocab.from_list(["<unk>"], "bytes")
 
 
 # --- splits -------------------------------------------------------------------------------------
@@ -318,7 +358,7 @@ def test_a_custom_utf8_file_is_the_corpus(tmp_path):
         (None, "does not exist"),
         (b"caf\xe9 latte", "not UTF-8"),
         (b"", "is empty"),
-        ("1984 -- 2001: ¿?".encode(), "no ASCII letters"),
+        ("1984 -- 2001: ¿?".encode(), "no ASCII letters.*data.tokenizer=chars"),
     ],
 )
 def test_unusable_files_name_the_file(tmp_path, content, problem):
@@ -337,6 +377,7 @@ def test_unusable_files_name_the_file(tmp_path, content, problem):
     ("kwargs", "key"),
     [
         ({"split": "random"}, "data.split"),
+        ({"tokenizer": "words"}, "data.tokenizer='words' is not one of d2l, chars"),
         ({"sampling": "shuffled"}, "data.sampling"),
         ({"split": "d2l", "sampling": "sequential"}, "data.sampling"),
         ({"num_steps": 0}, "data.num_steps"),
@@ -370,6 +411,7 @@ def test_config_composes_and_root_follows_handgrad_data(tmp_path, monkeypatch):
     monkeypatch.delenv("HANDGRAD_DATA", raising=False)
     cfg = compose_config(["data=timemachine"], tmp_path)
     assert cfg.data.root == "~/.cache/handgrad" and cfg.data.split == "holdout"
+    assert cfg.data.tokenizer == "d2l"
     monkeypatch.setenv("HANDGRAD_DATA", str(SHARED_DATA))
     cfg = compose_config(["data=timemachine", "seed=5"], tmp_path)
     dm = instantiate(cfg.data, _convert_="all")

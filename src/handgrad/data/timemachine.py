@@ -1,8 +1,12 @@
 """H. G. Wells' The Time Machine as character-level language-model batches (d2l's corpus).
 
 The text is d2l's `timemachine.txt`, downloaded once into `root` (or any UTF-8 file given as
-`path`), cleaned and tokenized exactly as d2l 1.0 does (see `handgrad.data.vocab`): 173,428
-character tokens over a vocabulary of 28. Batches are (X, Y) LongTensors, Y = X shifted by one.
+`path`), one token per character (see `handgrad.data.vocab`). `tokenizer` says which characters:
+- d2l: cleaned and tokenized exactly as d2l 1.0 does (letters and space, lower case): 173,428
+  tokens over a vocabulary of 28 for the book; the vocabulary comes from the whole text, as in d2l.
+- chars: every character as it is (case, punctuation, digits, newlines). The vocabulary comes from
+  the training tokens only; a character that appears only in validation text reads as `<unk>`.
+Batches are (X, Y) LongTensors, Y = X shifted by one.
 
 Splits (`split`):
 - holdout: the last `val_fraction` of the tokens validate; training uses only the tokens before
@@ -43,7 +47,7 @@ from handgrad.data.token_windows import (
     window_loader,
     window_plan,
 )
-from handgrad.data.vocab import Vocab, preprocess
+from handgrad.data.vocab import TOKENIZERS, Vocab, clean
 from handgrad.errors import DataError, is_int, require
 
 TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
@@ -57,7 +61,7 @@ FIRST_TOKENS_DEFAULT = 10_000  # d2l 0.17 load_data_time_machine(max_tokens=1000
 
 def read_text(path: Path) -> str:
     """The UTF-8 text of `path`; a one-line DataError naming the file for every way it can fail."""
-    fix = "point data.path at a UTF-8 English text file, or set data.path=null for The Time Machine"
+    fix = "point data.path at a UTF-8 text file, or set data.path=null for The Time Machine"
     if not path.is_file():
         raise DataError(f"data.path={path} does not exist or is not a file; {fix}")
     try:
@@ -72,16 +76,16 @@ def read_text(path: Path) -> str:
     return text
 
 
-def tokenize(text: str, source: Path) -> tuple[Vocab, torch.Tensor]:
-    """d2l 1.0's vocabulary and token tensor for `text` (read from `source`, named in errors)."""
-    clean = preprocess(text)
-    if not clean.strip():
+def corpus_text(text: str, tokenizer: str, source: Path) -> str:
+    """The characters the model reads from `text` (read from `source`, named in errors)."""
+    chars = clean(text, tokenizer)
+    if tokenizer == "d2l" and not chars.strip():
         raise DataError(
             f"{source} has no ASCII letters, so d2l's clean-up (keep only A-Z, a-z) leaves "
-            "nothing to learn; point data.path at English text"
+            "nothing to learn; point data.path at English text, or keep every character with "
+            "data.tokenizer=chars"
         )
-    vocab = Vocab.build(clean)
-    return vocab, vocab.encode(clean)
+    return chars
 
 
 class TimeMachineDataModule(ResumableDataModule):
@@ -96,6 +100,7 @@ class TimeMachineDataModule(ResumableDataModule):
         root: str = "~/.cache/handgrad",
         url: str = TIME_MACHINE_URL,
         sha1: str | None = None,
+        tokenizer: str = "d2l",
         split: str = "holdout",
         val_fraction: float = 0.1,
         num_steps: int = 35,
@@ -106,10 +111,10 @@ class TimeMachineDataModule(ResumableDataModule):
     ):
         super().__init__()
         counts = dict(num_steps=num_steps, batch_size=batch_size, max_tokens=max_tokens, seed=seed)
-        _validate(path, url, sha1, split, val_fraction, sampling, counts)
+        _validate(path, url, sha1, tokenizer, split, val_fraction, sampling, counts)
         self.path = Path(path).expanduser() if path else None
         self.root = Path(root).expanduser()
-        self.url, self.sha1 = url, sha1
+        self.url, self.sha1, self.tokenizer = url, sha1, tokenizer
         self.split, self.sampling = split, sampling
         self.val_fraction, self.max_tokens = val_fraction, max_tokens
         self.num_steps, self.batch_size, self.seed = num_steps, batch_size, seed
@@ -136,12 +141,15 @@ class TimeMachineDataModule(ResumableDataModule):
         if self._vocab is not None:
             return
         source = self.corpus_file()
-        vocab, tokens = tokenize(read_text(source), source)
-        self.tokens = tokens
+        text = corpus_text(read_text(source), self.tokenizer, source)
         if self.split == "d2l":
-            self._plan_d2l()
+            self._plan_d2l(len(text))
         else:
-            self._plan_offset_split()
+            self._plan_offset_split(len(text))
+        lo, hi = self.train_span
+        vocab_text = text[lo:hi] if self.tokenizer == "chars" else text  # d2l: the whole text
+        vocab = Vocab.build(vocab_text, tokenizer=self.tokenizer)
+        self.tokens = vocab.encode(text)
         self._vocab = vocab
 
     @property
@@ -155,12 +163,13 @@ class TimeMachineDataModule(ResumableDataModule):
 
     # --- splits ---------------------------------------------------------------------------------
 
-    # The plans set `train_span` and `val_span`: the half-open token ranges that each split's X and
-    # Y cover, and the batches: `_train_plan(epoch)`, `num_train_batches`, `val_batches`.
+    # The plans, given the corpus length n, set `train_span` and `val_span`: the half-open token
+    # ranges that each split's X and Y cover, and the batches: `_train_plan(epoch)`,
+    # `num_train_batches`, `val_batches`.
 
-    def _plan_d2l(self) -> None:
+    def _plan_d2l(self, n: int) -> None:
         steps = self.num_steps
-        windows = min(len(self.tokens), self.max_tokens or len(self.tokens)) - steps
+        windows = min(n, self.max_tokens or n) - steps
         require(
             windows >= D2L_NUM_TRAIN + D2L_NUM_VAL,
             f"data.split=d2l needs {D2L_NUM_TRAIN + D2L_NUM_VAL} windows of "
@@ -173,10 +182,9 @@ class TimeMachineDataModule(ResumableDataModule):
         val_starts = torch.arange(D2L_NUM_TRAIN, D2L_NUM_TRAIN + D2L_NUM_VAL)
         self.val_batches = window_plan(val_starts, self.batch_size, steps)
 
-    def _plan_offset_split(self) -> None:
+    def _plan_offset_split(self, n: int) -> None:
         """holdout: [train | val] within the first max_tokens; first_tokens: the first max_tokens
-        (default 10,000) train, the tail of the whole book validates."""
-        n = len(self.tokens)
+        (default 10,000) train, the tail of the whole book validates (of n tokens)."""
         if self.split == "holdout":
             n = min(n, self.max_tokens or n)
         val_lo = n - round(n * self.val_fraction)
@@ -272,9 +280,13 @@ class TimeMachineDataModule(ResumableDataModule):
 COUNT_MINIMUMS = {"num_steps": 1, "batch_size": 1, "max_tokens": 2, "seed": 0}
 
 
-def _validate(path, url, sha1, split, val_fraction, sampling, counts: dict) -> None:
+def _validate(path, url, sha1, tokenizer, split, val_fraction, sampling, counts: dict) -> None:
     """One ConfigError per bad key, naming the key, its value and what is allowed; `counts` are
     integers with a minimum (max_tokens may be null)."""
+    require(
+        tokenizer in TOKENIZERS,
+        f"data.tokenizer={tokenizer!r} is not one of {', '.join(TOKENIZERS)}",
+    )
     require(split in SPLITS, f"data.split={split!r} is not one of {', '.join(SPLITS)}")
     require(
         sampling in SAMPLINGS,

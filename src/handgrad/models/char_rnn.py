@@ -328,6 +328,7 @@ class CharRNN(HandgradModule):
         """Store the vocabulary (a plain list of tokens) so generation needs nothing else, and the
         epoch's training state (under DDP every rank's, each rank carrying its own rows)."""
         checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
+        checkpoint["tokenizer"] = self.trainer.datamodule.vocab.tokenizer
         checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
