@@ -22,10 +22,15 @@ class ResumableDataModule(L.LightningDataModule):
     resume_position: Position | None = None
 
     def state_dict(self) -> dict:
-        if self.trainer is None:
+        """{epoch, batches_done} in the middle of an epoch; {} between epochs (a resumed run then
+        starts the next epoch from its first batch)."""
+        trainer = self.trainer
+        if trainer is None:
             return {}
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        return {"epoch": self.trainer.current_epoch, "batches_done": done}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        if done >= trainer.num_training_batches:
+            return {}
+        return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict:

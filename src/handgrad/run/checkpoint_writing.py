@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from pathlib import Path
 
 import lightning as L
@@ -13,6 +14,8 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from handgrad.errors import is_number, require
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastCheckpoint(Checkpoint):
-    """Keep `<dirpath>/last.ckpt` at the latest trained state: saved after every training epoch
-    (after its validation, scheduler and metrics), when training ends for any reason (max_epochs,
-    max_steps, max_time, early stopping) and on Ctrl-C or SIGTERM between two batches. The best
-    checkpoint by the monitored metric is ModelCheckpoint's `best-*.ckpt`.
+    """Keep `<dirpath>/last.ckpt` at the latest trained state: saved at the end of a training
+    epoch (after its validation, scheduler and metrics) once `every_n_seconds` have passed since
+    the last save (0: every epoch; the first epoch always saves), when training ends for any
+    reason (max_epochs, max_steps, max_time, early stopping) and on Ctrl-C or SIGTERM between two
+    batches. So a run of thousands of tiny epochs does not fsync thousands of files, and a process
+    killed outright loses at most that many seconds. The best checkpoint by the monitored metric
+    is ModelCheckpoint's `best-*.ckpt`.
 
     A mid-epoch save carries everything the epoch carries from batch to batch (the data's
     position, the char-RNN's hidden state and loss sums, the RNG states), so resuming from it
@@ -54,16 +60,25 @@ class LastCheckpoint(Checkpoint):
     A run that fails (an exception, a non-finite loss) keeps the last.ckpt it saved last.
     """
 
-    def __init__(self, dirpath: str):
+    def __init__(self, dirpath: str, every_n_seconds: float = 0.0):
+        require(
+            is_number(every_n_seconds) and every_n_seconds >= 0,
+            f"callbacks.last_checkpoint.every_n_seconds={every_n_seconds!r} must be a number "
+            ">= 0 (0: after every epoch)",
+        )
         self.path = Path(dirpath) / "last.ckpt"
+        self.every_n_seconds = every_n_seconds
         self.saved_step: int | None = None
+        self.saved_at: float | None = None  # time.monotonic() of the last save
 
     def save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
-        self.saved_step = trainer.global_step
+        self.saved_step, self.saved_at = trainer.global_step, time.monotonic()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.save(trainer)
+        due = self.saved_at is None or time.monotonic() - self.saved_at >= self.every_n_seconds
+        if trainer.strategy.broadcast(due):  # rank 0 decides: every rank must save together
+            self.save(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.saved_step != trainer.global_step:
