@@ -1,0 +1,138 @@
+"""Backpropagation through time for torch's multi-layer nn.RNN / nn.GRU / nn.LSTM, with dropout,
+the input (one-hot or an embedding) and a linear head: the char-RNN's fused cells.
+
+The forward is `handgrad.models.char_rnn.FusedRNN.trace` (the fused module's math written out).
+Forward, time-major, tokens x_t (B) for t = 1..T, layers l = 0..L-1 of H units each:
+    X⁰_t     = onehot(x_t)   or   E[x_t]                 (B x V, or B x D with an nn.Embedding E)
+    P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (one-hot: the rows W_ih^0ᵀ[x_t], a lookup)
+    S^l_t    = step(P^l_t, S^l_{t-1})                    S = (H,), or (H, C) for the LSTM
+    X^{l+1}_t = H^l_t ⊙ M^l_t                            (M: the dropout mask, or all ones)
+    O_t      = X^L_t W_qᵀ + b_q                          (the head, nn.Linear: W_q is V x H)
+and L = mean over the T*B tokens of cross-entropy(O_t, y_t). The step is the cell's
+(grads/elman_rnn.py, grads/gru.py, grads/lstm.py). S^l_0 is the carried state (zeros, or the
+previous batch's last state, detached): a constant. With dropout p, every entry of M is 0 (with
+probability p) or 1/(1 - p): torch drops between layers and the model before the head.
+
+Backward, given G_t = dL/dO_t:
+    dW_q = Σ_t G_tᵀ X^L_t         db_q = Σ_t Σ_b G_t         dX^L_t = G_t W_q
+then for l = L-1..0:
+    dH^l_t  = dX^{l+1}_t ⊙ M^l_t                         (the forward's mask)
+    for t = T..1 the step's backward takes dH^l_t plus what step t+1 sends back and returns
+    dP^l_t, dQ^l_t (the gradient of Q^l_t = H^l_{t-1} W_hh^lᵀ + b_hh^l) and what it sends to t-1
+    dW_ih^l = Σ_t dP^l_tᵀ X^l_t           db_ih^l = Σ_t Σ_b dP^l_t
+    dW_hh^l = Σ_t dQ^l_tᵀ H^l_{t-1}       db_hh^l = Σ_t Σ_b dQ^l_t      (H^l_0 from the carry)
+    dX^l_t  = dP^l_t W_ih^l
+The input: one-hot, dW_ih^0[:, v] = Σ of dP^0_t[b] over every (t, b) with x_t[b] = v (an
+index-add; dX^0 is never formed); embedding, dE[v] = Σ of dX^0_t[b] over the same (t, b).
+What reaches S^l_0 is dropped: the gradient stops at the batch start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from handgrad.grads.elman_rnn import ElmanStep
+from handgrad.grads.gru import GRUStep
+from handgrad.grads.lstm import LSTMStep
+
+Step = ElmanStep | GRUStep | LSTMStep
+
+
+def time_step(cell: str, activation: str) -> Step:
+    """The step of torch's `cell` layer: "rnn" (with `activation`), "gru" or "lstm"."""
+    return {"rnn": ElmanStep(activation), "gru": GRUStep(), "lstm": LSTMStep()}[cell]
+
+
+@dataclass
+class LayerTape:
+    """What one layer's forward keeps for the backward."""
+
+    inputs: torch.Tensor | None  # X^l (T x B x D); None for layer 0 on one-hot input
+    start: tuple[torch.Tensor, ...]  # S^l_0, the carried state (B x H each)
+    outputs: torch.Tensor  # H^l_1..H^l_T (T x B x H)
+    saved: list  # what each step's forward kept for its backward
+    mask: torch.Tensor | None  # M^l (T x B x H); None without dropout
+
+
+@dataclass
+class StackTape:
+    """What the forward of the whole network keeps for the backward."""
+
+    tokens: torch.Tensor  # x (T x B)
+    layers: list[LayerTape]
+    head_inputs: torch.Tensor  # X^L (T x B x H)
+
+
+def stacked_rnn_backward(
+    step: Step,
+    tape: StackTape,
+    grad_logits: torch.Tensor,
+    layer_weights: list[list[torch.Tensor]],
+    head_weight: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """One gradient per parameter, named as in `FusedRNN` (`rnn.weight_ih_l0`, `head.weight`, ...).
+
+    layer_weights[l] = [W_ih^l, W_hh^l, b_ih^l, b_hh^l] (torch's `all_weights`), head_weight = W_q,
+    grad_logits (T x B x V) = G_t for every t.
+    """
+    grads = {"head.weight": flat(grad_logits).T @ flat(tape.head_inputs)}
+    grads["head.bias"] = flat(grad_logits).sum(0)
+    grad_x = grad_logits @ head_weight  # dX^L (T x B x H)
+    for layer in reversed(range(len(tape.layers))):
+        record, (W_ih, W_hh, _, _) = tape.layers[layer], layer_weights[layer]
+        grad_h = grad_x if record.mask is None else grad_x * record.mask
+        grad_p, grad_q = through_time(step, grad_h, record.saved, W_hh)
+        grads.update(layer_grads(layer, record, grad_p, grad_q, tape.tokens, W_ih.shape[1]))
+        if record.inputs is not None:
+            grad_x = grad_p @ W_ih  # dX^l (T x B x D)
+    if tape.layers[0].inputs is not None:
+        grads["embedding.weight"] = index_sum(tape.tokens, grad_x, grad_logits.shape[-1])
+    return grads
+
+
+def through_time(step: Step, grad_outputs: torch.Tensor, saved: list, W_hh: torch.Tensor):
+    """(dP, dQ), each (T x B x kH), for one layer given dH_t from above (T x B x H) for every t."""
+    grad_state = tuple(torch.zeros_like(grad_outputs[0]) for _ in range(step.state_size))
+    grad_p, grad_q = [], []
+    for t in reversed(range(len(saved))):
+        grad_state = (grad_state[0] + grad_outputs[t], *grad_state[1:])
+        grad_p_t, grad_q_t, grad_state = step.backward(grad_state, saved[t], W_hh)
+        grad_p.append(grad_p_t)
+        grad_q.append(grad_q_t)
+    grad_p = torch.stack(grad_p[::-1])
+    return grad_p, (grad_p if step.shares_gate_grads else torch.stack(grad_q[::-1]))
+
+
+def layer_grads(
+    layer: int,
+    record: LayerTape,
+    grad_p: torch.Tensor,
+    grad_q: torch.Tensor,
+    tokens: torch.Tensor,
+    input_size: int,
+) -> dict[str, torch.Tensor]:
+    """dW_ih^l, dW_hh^l, db_ih^l, db_hh^l from dP^l and dQ^l (T x B x kH) and the layer's tape."""
+    previous = torch.cat([record.start[0].unsqueeze(0), record.outputs[:-1]])  # H_0..H_{T-1}
+    if record.inputs is None:  # one-hot input: X⁰ W_ihᵀ is a lookup, its gradient an index-add
+        grad_W_ih = index_sum(tokens, grad_p, input_size).T.contiguous()  # W_ih's layout
+    else:
+        grad_W_ih = flat(grad_p).T @ flat(record.inputs)
+    return {
+        f"rnn.weight_ih_l{layer}": grad_W_ih,
+        f"rnn.weight_hh_l{layer}": flat(grad_q).T @ flat(previous),
+        f"rnn.bias_ih_l{layer}": flat(grad_p).sum(0),
+        f"rnn.bias_hh_l{layer}": flat(grad_q).sum(0),
+    }
+
+
+def index_sum(tokens: torch.Tensor, grads: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """(V x N): row v = the sum of grads[t, b] (N wide) over every (t, b) with tokens[t, b] = v."""
+    out = grads.new_zeros(vocab_size, grads.shape[-1])
+    return out.index_add_(0, tokens.reshape(-1), flat(grads))
+
+
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """(T x B x N) -> (T*B x N)."""
+    return x.reshape(-1, x.shape[-1])
