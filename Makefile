@@ -4,6 +4,8 @@ VENV ?= .venv
 # The torch build to install before the project (this machine has the 2.13.0 CPU wheel on disk).
 # Override for your hardware, e.g. `make setup TORCH="torch --index-url https://download.pytorch.org/whl/cu124"`.
 TORCH ?= torch==2.13.0
+# The d2l book package for the parity test, without its pinned dependencies (see the d2l extra).
+D2L ?= d2l==1.0.3
 ARGS ?=
 
 PY := $(VENV)/bin/python
@@ -17,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH) || echo "could not install '$(TORCH)'; pip will pick a torch>=2.3 build itself"
-	$(PY) -m pip install -e ".[dev,hpo,slurm]"
+	$(PY) -m pip install -e ".[dev,hpo,slurm,d2l]"
+	$(PY) -m pip install --no-deps $(D2L)
 	touch $(STAMP)
 
 train: setup
