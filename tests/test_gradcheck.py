@@ -53,6 +53,18 @@ def test_cli_fails_for_a_wrong_backward(tmp_path, monkeypatch):
     assert "layers.0.weight" in last and "(loss)" not in last
 
 
+def test_cli_fails_for_a_wrong_gate_derivative(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(HELPERS))
+    target = "model._target_=wrong_gate.LSTMWithWrongForgetGate"
+    small = ["model.hidden_size=8", "data.batch_size=4", "data.num_steps=6"]
+    result = run_script("gradcheck.py", "model=rnn", *small, target, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("gradcheck FAILED")
+    assert "net.rnn.weight_hh_l0" in last and "net.rnn.bias_ih_l1" in last  # both LSTM layers
+    assert "(loss)" not in last and "net.head" not in last  # the forward and the head are right
+
+
 def test_unknown_dtype_is_a_config_error():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="gradcheck", overrides=["gradcheck.dtype=float16"])

@@ -1,8 +1,10 @@
 """Gradient check: a model's hand-derived gradients against autograd's, on the same batch.
 
-Works for any HandgradModule: autograd differentiates `model.training_loss(batch)`, the hand side
-is `model.hand_loss_and_grads(batch)`. For the loss and every parameter, with a = autograd's
-tensor and h = the hand one:
+Works for any HandgradModule: autograd differentiates `model.reference_loss(batch)` (the training
+loss, unless the model says otherwise), the hand side is `model.hand_loss_and_grads(batch)`, both
+from the same state of the random number generator (so dropout draws the same masks on both
+sides; the generator then moves on as one hand-mode step moves it). For the loss and every
+parameter, with a = autograd's tensor and h = the hand one:
     max abs err = max_i |h_i - a_i|
     max rel err = max abs err / max_i |a_i|   (relative to the gradient's largest entry, so an
                                                entry that is 0 on both sides costs nothing)
@@ -43,8 +45,9 @@ class GradCheckRow:
 def compare_gradients(model: L.LightningModule, batch) -> list[GradCheckRow]:
     """One row for the loss, then one per trainable parameter (in `named_parameters` order)."""
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    with torch.enable_grad():
-        loss = model.training_loss(batch)
+    cuda = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), torch.enable_grad():  # its draws are undone after
+        loss = model.reference_loss(batch)
         auto = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
     with torch.no_grad():
         hand_loss, hand = model.hand_loss_and_grads(batch)

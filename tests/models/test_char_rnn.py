@@ -93,7 +93,6 @@ def test_relu_mask_is_exercised():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"cell": "lstm", "backward": "hand"}, "model.backward=hand needs model.cell=scratch"),
         ({"cell": "gru", "activation": "relu"}, "model.activation=relu needs model.cell=scratch"),
         ({"cell": "transformer"}, "model.cell='transformer' is not one of scratch, rnn, gru, lstm"),
     ],
@@ -101,6 +100,15 @@ def test_relu_mask_is_exercised():
 def test_config_mistakes_are_clear(overrides, message):
     with pytest.raises(ConfigError, match=message):
         CharRNN(28, **overrides)
+
+
+@pytest.mark.parametrize("cell", ["scratch", "rnn", "gru", "lstm"])
+def test_every_cell_has_a_hand_backward(cell):
+    model = CharRNN(28, cell=cell, hidden_size=8, num_layers=2, dropout=0.4, backward="hand")
+    with torch.no_grad():
+        loss, grads = model.hand_loss_and_grads(random_batch(3, 5, 28, seed=0))
+    assert torch.isfinite(loss)
+    assert grads.keys() == {name for name, _ in model.named_parameters()}
 
 
 def test_the_scratch_cell_takes_the_default_recipes_fused_settings_and_ignores_them():
@@ -315,3 +323,69 @@ def test_autograd_training_is_reproducible_on_several_threads(tmp_path):
     torch.set_num_threads(1)
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]), name
+
+
+# --- the fused cells in hand mode ---------------------------------------------------------------
+
+FUSED_GRADCHECKS = {  # the recipe (2-layer LSTM, dropout 0.4) and variants, as on the command line
+    "lstm": [],
+    "lstm-without-dropout": ["model.dropout=0"],  # the reference is torch's fused LSTM itself
+    "gru": ["model.cell=gru"],
+    "rnn-relu-3-layers": ["model.cell=rnn", "model.num_layers=3", "model.activation=relu"],
+    "embedding": ["model.embedding_dim=16"],
+}
+SMALL_BATCH = [f"data.path={TIME_MACHINE}", "data.batch_size=4", "data.num_steps=12"]
+
+
+@pytest.mark.parametrize("name", FUSED_GRADCHECKS)
+def test_gradcheck_passes_for_the_fused_cells(name, capsys):
+    overrides = ["model=rnn", "model.hidden_size=16", *SMALL_BATCH, *FUSED_GRADCHECKS[name]]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="gradcheck", overrides=overrides)
+    assert gradcheck(cfg), capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FUSED_GRADCHECKS)
+def test_gradcheck_script_exits_0_at_the_recipes_size(name, tmp_path):
+    result = run_script("gradcheck.py", "model=rnn", *FUSED_GRADCHECKS[name], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "gradcheck passed" in result.stdout
+
+
+SMALL_LSTM_RUN = [
+    "model=rnn", "model.hidden_size=32", "data.max_tokens=4000", "data.batch_size=16",
+    "data.num_steps=16", "trainer.max_time=null", "trainer.max_epochs=4",
+    "callbacks.early_stopping=null", "callbacks.text_sample=null", "device=cpu",
+    "callbacks.progress_bar.refresh_rate=0",
+]  # fmt: skip
+
+
+def epoch_curves(run_dir) -> dict[str, list[float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss", "val/loss")}
+
+
+def test_hand_and_autograd_runs_from_one_seed_have_the_same_curves(tmp_path):
+    """Without dropout the two backward modes differ by float32 rounding only."""
+    curves = {}
+    for mode in ("hand", "autograd"):
+        overrides = [*SMALL_LSTM_RUN, "model.dropout=0", f"model.backward={mode}"]
+        train(compose_config(overrides, tmp_path / mode))
+        curves[mode] = epoch_curves(tmp_path / mode)
+    hand, autograd = curves["hand"], curves["autograd"]
+    assert len(hand["train/loss"]) == 4 and hand["train/loss"][-1] < hand["train/loss"][0] - 0.2
+    for tag in hand:
+        assert hand[tag] == pytest.approx(autograd[tag], rel=1e-5), tag
+
+
+def test_gradcheck_callback_in_hand_mode_with_dropout(tmp_path):
+    """The callback checks the LSTM's hand gradients (dropout masks included) during training."""
+    overrides = [*SMALL_LSTM_RUN, "model.backward=hand", "trainer.max_epochs=1"]
+    train(compose_config([*overrides, "callbacks.gradcheck.every_n_steps=5"], tmp_path))
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    points = events.Scalars("gradcheck/max_rel_err")
+    assert [p.step for p in points] == [0, 5, 10]
+    assert all(0 <= p.value < 1e-5 for p in points)  # float32 round-off

@@ -6,7 +6,8 @@ The loss is the mean cross-entropy over all T*B tokens of the batch.
 
 Cells: `scratch` is a one-layer RNN written out, with its hand-derived backward in
 `handgrad.grads.scratch_rnn`; `rnn`, `gru`, `lstm` are torch's fused nn.RNN / nn.GRU / nn.LSTM
-with a linear head.
+with a linear head, whose hand-derived backward (`handgrad.grads.stacked_rnn`) runs on the fused
+module's own parameters: a checkpoint trains on in either backward mode.
 
 Hidden state: with random sampling every batch starts from a zero state. With sequential sampling
 row i of batch k+1 continues row i of batch k, so the last state of one training batch (detached:
@@ -34,6 +35,7 @@ from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.cross_entropy import cross_entropy_grad
 from handgrad.grads.scratch_rnn import rnn_backward
+from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
 from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -49,8 +51,8 @@ class ScratchRNN(nn.Module):
     X_t is the one-hot row of token x_t, so X_t W_xh is the row W_xh[x_t]: the input projection is
     an embedding lookup (`F.embedding`), not a (V-wide) matrix product. Its autograd backward adds
     the rows in a fixed order, so training is reproducible on several CPU threads (the backward of
-    plain indexing, W_xh[tokens], adds them in whatever order the threads finish). Weights ~ N(0, init_std^2), biases 0.
-    The state is H (B x H), zero when none is given.
+    plain indexing, W_xh[tokens], adds them in whatever order the threads finish).
+    Weights ~ N(0, init_std^2), biases 0. The state is H (B x H), zero when none is given.
     """
 
     def __init__(self, vocab_size: int, hidden_size: int, activation: str, init_std: float):
@@ -76,9 +78,19 @@ class ScratchRNN(nn.Module):
         return torch.stack(hiddens)
 
     def forward(self, tokens: torch.Tensor, state: torch.Tensor | None = None):
+        logits, final, _ = self.trace(tokens, state)
+        return logits, final
+
+    def trace(self, tokens: torch.Tensor, state: torch.Tensor | None = None):
+        """Logits, the final state and what `hand_backward` needs: (tokens, H_0, H_1..H_T)."""
         h0 = self.zero_state(tokens.shape[1]) if state is None else state
         hiddens = self.hidden_states(tokens, h0)
-        return hiddens @ self.W_hq + self.b_q, hiddens[-1]
+        return hiddens @ self.W_hq + self.b_q, hiddens[-1], (tokens, h0, hiddens)
+
+    def hand_backward(self, tape: tuple, grad_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient per parameter from dL/dO (T x B x V): `grads.scratch_rnn`."""
+        tokens, h0, hiddens = tape
+        return rnn_backward(tokens, h0, hiddens, grad_logits, self.W_hh, self.W_hq, self.activation)
 
 
 class FusedRNN(nn.Module):
@@ -91,6 +103,9 @@ class FusedRNN(nn.Module):
     Input: the one-hot vector of each token (d2l's choice; the cell's first input weights then act
     as an embedding), or a learned nn.Embedding of `embedding_dim` when that is set. The state is
     torch's: h (layers x B x H), or (h, c) for the LSTM; None means zeros.
+
+    `forward` runs torch's fused module; `trace` is the same math written out step by step (hand
+    mode), keeping what `hand_backward` (`grads.stacked_rnn`) needs.
     """
 
     def __init__(
@@ -113,6 +128,7 @@ class FusedRNN(nn.Module):
         )
         self.output_dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
+        self.time_step = time_step(cell, activation)
 
     def forward(self, tokens: torch.Tensor, state: State | None = None):
         if self.embedding is None:
@@ -121,6 +137,67 @@ class FusedRNN(nn.Module):
             inputs = self.embedding(tokens)
         outputs, state = self.rnn(inputs, state)
         return self.head(self.output_dropout(outputs)), state
+
+    def trace(self, tokens: torch.Tensor, state: State | None = None):
+        """Logits, the final state and the tape of `forward`'s math, written out layer by layer and
+        step by step (`grads.stacked_rnn` has the equations).
+
+        Dropout draws its masks from the global RNG as F.dropout does, one per layer's outputs,
+        first layer first, so a run's masks follow its seed and resume with its RNG state.
+        """
+        inputs = None if self.embedding is None else self.embedding(tokens)  # None: one-hot
+        layers, finals = [], []
+        for start, (W_ih, W_hh, b_ih, b_hh) in zip(
+            self.layer_starts(state, tokens.shape[1]), self.rnn.all_weights, strict=True
+        ):
+            if inputs is None:
+                projected = F.embedding(tokens, W_ih.T) + b_ih  # onehot(x_t) W_ihᵀ: a row lookup
+            else:
+                projected = F.linear(inputs, W_ih, b_ih)
+            outputs, saved, final = self.through_time(projected, start, W_hh, b_hh)
+            mask = self.dropout_mask(outputs)
+            layers.append(LayerTape(inputs, start, outputs, saved, mask))
+            finals.append(final)
+            inputs = outputs if mask is None else outputs * mask
+        return self.head(inputs), torch_state(finals), StackTape(tokens, layers, inputs)
+
+    def through_time(self, projected: torch.Tensor, start: tuple, W_hh, b_hh):
+        """One layer over T steps from P_1..P_T (T x B x kH): H_1..H_T (T x B x H), what each
+        step kept, and the last state."""
+        state, outputs, saved = start, [], []
+        for inputs in projected:
+            state, kept = self.time_step.forward(inputs, state, W_hh, b_hh)
+            outputs.append(state[0])
+            saved.append(kept)
+        return torch.stack(outputs), saved, state
+
+    def layer_starts(self, state: State | None, batch_size: int) -> list[tuple]:
+        """torch's state (each part layers x B x H; None: zeros) as one tuple per layer."""
+        if state is None:
+            rnn = self.rnn
+            zeros = self.head.weight.new_zeros(rnn.num_layers, batch_size, rnn.hidden_size)
+            state = (zeros,) * self.time_step.state_size
+        return list(zip(*(state if isinstance(state, tuple) else (state,)), strict=True))
+
+    def dropout_is_on(self) -> bool:
+        return self.training and self.output_dropout.p > 0
+
+    def dropout_mask(self, outputs: torch.Tensor) -> torch.Tensor | None:
+        """What F.dropout multiplies `outputs` by (each entry 0 or 1/(1 - p)); None when off."""
+        if not self.dropout_is_on():
+            return None
+        return F.dropout(torch.ones_like(outputs), self.output_dropout.p)
+
+    def hand_backward(self, tape: StackTape, grad_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient per parameter from dL/dO (T x B x V): `grads.stacked_rnn`."""
+        weights = self.rnn.all_weights
+        return stacked_rnn_backward(self.time_step, tape, grad_logits, weights, self.head.weight)
+
+
+def torch_state(finals: list[tuple]) -> State:
+    """Per-layer final states as torch returns them: h (layers x B x H), or (h, c)."""
+    parts = tuple(torch.stack(part) for part in zip(*finals, strict=True))
+    return parts if len(parts) > 1 else parts[0]
 
 
 class TokenWeightedMean:
@@ -188,6 +265,11 @@ class TrainingEpoch:
         self._clock = None
 
 
+def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss: mean cross-entropy over the T*B tokens; logits (T x B x V), targets (B x T)."""
+    return F.cross_entropy(logits.flatten(0, 1), targets.T.flatten())
+
+
 def gather_from_ranks(state: dict) -> list[dict]:
     """[state of rank 0, rank 1, ...]: every rank's `state` (one process: [state])."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
@@ -226,7 +308,7 @@ class CharRNN(HandgradModule):
         **base_kwargs,
     ):
         super().__init__(**base_kwargs)
-        _validate(cell, activation, self.backward_mode, hidden_size, num_layers, dropout)
+        _validate(cell, activation, hidden_size, num_layers, dropout)
         self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         if cell == "scratch":
             self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
@@ -246,7 +328,7 @@ class CharRNN(HandgradModule):
     def loss_and_state(self, batch, state: State | None) -> tuple[torch.Tensor, State]:
         x, y = batch
         logits, final = self(x.T, state)
-        return F.cross_entropy(logits.flatten(0, 1), y.T.flatten()), final
+        return mean_cross_entropy(logits, y), final
 
     # --- the two backward modes: both start from self.train_state and leave it alone -----------
     def training_loss(self, batch) -> torch.Tensor:
@@ -254,18 +336,22 @@ class CharRNN(HandgradModule):
         return loss
 
     def hand_loss_and_grads(self, batch):
-        """Scratch cell: forward, then hand BPTT (`handgrad.grads.scratch_rnn`)."""
+        """The forward written out (`net.trace`), then hand BPTT (`net.hand_backward`:
+        `handgrad.grads.scratch_rnn` or, for the fused cells, `handgrad.grads.stacked_rnn`)."""
         x, y = batch
-        tokens, targets = x.T, y.T
-        net = self.net
-        h0 = net.zero_state(tokens.shape[1]) if self.train_state is None else self.train_state
-        hiddens = net.hidden_states(tokens, h0)
-        logits = hiddens @ net.W_hq + net.b_q
-        self.final_state = hiddens[-1]
-        grad_logits = cross_entropy_grad(logits, targets)
-        grads = rnn_backward(tokens, h0, hiddens, grad_logits, net.W_hh, net.W_hq, net.activation)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return loss, {f"net.{name}": grad for name, grad in grads.items()}
+        logits, self.final_state, tape = self.net.trace(x.T, self.train_state)
+        grads = self.net.hand_backward(tape, cross_entropy_grad(logits, y.T))
+        return mean_cross_entropy(logits, y), {f"net.{name}": grad for name, grad in grads.items()}
+
+    def reference_loss(self, batch) -> torch.Tensor:
+        """The gradient check's autograd side: the training loss (through torch's fused module),
+        or with dropout on, the loss of the written-out forward (`net.trace`), which draws its
+        masks as hand mode does."""
+        if not (isinstance(self.net, FusedRNN) and self.net.dropout_is_on()):
+            return self.training_loss(batch)
+        x, y = batch
+        logits, _, _ = self.net.trace(x.T, self.train_state)
+        return mean_cross_entropy(logits, y)
 
     # --- training and validation loops ---------------------------------------------------------
     # The epoch's training state (carried hidden state, loss sums, token and time counters) lives in
@@ -337,7 +423,7 @@ class CharRNN(HandgradModule):
             self.epoch.load_state_dict(states[self.trainer.global_rank])
 
 
-def _validate(cell, activation, backward, hidden_size, num_layers, dropout) -> None:
+def _validate(cell, activation, hidden_size, num_layers, dropout) -> None:
     """One ConfigError per bad key, naming the key, its value and what is allowed."""
     require(cell in CELLS, f"model.cell={cell!r} is not one of {', '.join(CELLS)}")
     require(
@@ -347,10 +433,6 @@ def _validate(cell, activation, backward, hidden_size, num_layers, dropout) -> N
     require(
         activation == "tanh" or cell in ("scratch", "rnn"),
         f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
-    )
-    require(
-        backward == "autograd" or cell == "scratch",
-        f"model.backward=hand needs model.cell=scratch (cell {cell} has no hand backward)",
     )
     require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
     require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")

@@ -56,6 +56,11 @@ class HandgradModule(L.LightningModule):
         """The same loss and one hand-derived gradient per named parameter (hand mode)."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
 
+    def reference_loss(self, batch) -> torch.Tensor:
+        """What the gradient check differentiates with autograd: the training loss, unless that
+        draws its random numbers differently from the hand forward (the char-RNN's dropout)."""
+        return self.training_loss(batch)
+
     # --- training ----------------------------------------------------------------------------
     def training_step_loss(self, batch) -> torch.Tensor:
         """Run one optimization step's forward/backward in the configured mode; returns the loss.
