@@ -31,6 +31,7 @@ MODELS = {
     "scratch-random-hand": [*SCRATCH, "data.sampling=random", "model.backward=hand"],
     "lstm-dropout-sequential": [*LSTM, "data.sampling=sequential"],
     "lstm-dropout-random": [*LSTM, "data.sampling=random"],
+    "lstm-dropout-sequential-hand": [*LSTM, "data.sampling=sequential", "model.backward=hand"],
 }
 
 
@@ -147,6 +148,24 @@ def test_last_ckpt_follows_training_when_the_metric_stops_improving(tmp_path, na
     assert (epochs_done(last(run_dir)), last(run_dir)["global_step"]) == (4, 4 * per_epoch)
     resume(run_dir, [*frozen, "trainer.max_epochs=6"])
     assert (epochs_done(last(run_dir)), last(run_dir)["global_step"]) == (6, 6 * per_epoch)
+
+
+@pytest.mark.parametrize(("first", "then"), [("hand", "autograd"), ("autograd", "hand")])
+def test_a_checkpoint_trains_on_in_the_other_backward_mode(tmp_path, first, then):
+    """One model, one checkpoint format: the LSTM with dropout resumes in the other mode and ends
+    where a straight run ends, up to float32 rounding (on CPU both modes draw the same masks)."""
+    overrides = [*MODELS["lstm-dropout-sequential"], "trainer.max_epochs=3"]
+    straight = run(tmp_path, "straight", [*overrides, f"model.backward={first}"])
+    per_epoch = last(straight)["global_step"] // 3
+    switched = run(
+        tmp_path, "switched", [*overrides, f"model.backward={first}"], {"after_step": per_epoch + 2}
+    )
+    resume(switched, [*overrides, f"model.backward={then}"])
+    a, b = last(straight), last(switched)
+    assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
+    assert b["hyper_parameters"]["backward"] == then
+    for name, weight in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_a_budget_that_ends_mid_epoch_saves_the_last_step(tmp_path):

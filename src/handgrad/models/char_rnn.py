@@ -418,6 +418,7 @@ class CharRNN(HandgradModule):
         checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
         states = checkpoint.get("training_epoch")
         if states and self._trainer is not None:
             self.epoch.load_state_dict(states[self.trainer.global_rank])

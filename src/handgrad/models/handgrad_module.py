@@ -10,6 +10,7 @@ thing whichever backward trains.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import lightning as L
@@ -60,6 +61,18 @@ class HandgradModule(L.LightningModule):
         """What the gradient check differentiates with autograd: the training loss, unless that
         draws its random numbers differently from the hand forward (the char-RNN's dropout)."""
         return self.training_loss(batch)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint of the other backward mode trains on in this one: its optimizer-step count
+        moves to the loop this mode counts in, so global_step (and the logged steps) continue."""
+        loop = checkpoint.get("loops", {}).get("fit_loop")
+        if loop is None:
+            return
+        other = "hand" if self.backward_mode == "autograd" else "autograd"
+        counted = _step_count(loop, self.backward_mode)
+        if counted["total"]["completed"] == 0:
+            counted.update(copy.deepcopy(_step_count(loop, other)))
 
     # --- training ----------------------------------------------------------------------------
     def training_step_loss(self, batch) -> torch.Tensor:
@@ -153,3 +166,11 @@ def mean_across_ranks(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {
         name: chunk.view_as(grad) for (name, grad), chunk in zip(grads.items(), chunks, strict=True)
     }
+
+
+def _step_count(loop_state: dict, backward: str) -> dict:
+    """Where a fit loop's state counts the optimizer steps (its global_step) in `backward` mode:
+    hand mode is Lightning's manual optimization, autograd its automatic one."""
+    if backward == "hand":
+        return loop_state["epoch_loop.manual_optimization.optim_step_progress"]
+    return loop_state["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]
