@@ -4,7 +4,8 @@ the input (one-hot or an embedding) and a linear head: the char-RNN's fused cell
 The forward is `handgrad.models.char_rnn.FusedRNN.trace` (the fused module's math written out).
 Forward, time-major, tokens x_t (B) for t = 1..T, layers l = 0..L-1 of H units each:
     X⁰_t     = onehot(x_t)   or   E[x_t]                 (B x V, or B x D with an nn.Embedding E)
-    P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (one-hot: the rows W_ih^0ᵀ[x_t], a lookup)
+    P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (B x kH, k = 1 rnn, 3 gru, 4 lstm;
+                                                          one-hot: the rows W_ih^0ᵀ[x_t], a lookup)
     S^l_t    = step(P^l_t, S^l_{t-1})                    S = (H,), or (H, C) for the LSTM
     X^{l+1}_t = H^l_t ⊙ M^l_t                            (M: the dropout mask, or all ones)
     O_t      = X^L_t W_qᵀ + b_q                          (the head, nn.Linear: W_q is V x H)
@@ -83,7 +84,7 @@ def stacked_rnn_backward(
     for layer in reversed(range(len(tape.layers))):
         record, (W_ih, W_hh, _, _) = tape.layers[layer], layer_weights[layer]
         grad_h = grad_x if record.mask is None else grad_x * record.mask
-        grad_p, grad_q = through_time(step, grad_h, record.saved, W_hh)
+        grad_p, grad_q = backward_through_time(step, grad_h, record.saved, W_hh)
         grads.update(layer_grads(layer, record, grad_p, grad_q, tape.tokens, W_ih.shape[1]))
         if record.inputs is not None:
             grad_x = grad_p @ W_ih  # dX^l (T x B x D)
@@ -92,7 +93,7 @@ def stacked_rnn_backward(
     return grads
 
 
-def through_time(step: Step, grad_outputs: torch.Tensor, saved: list, W_hh: torch.Tensor):
+def backward_through_time(step: Step, grad_outputs: torch.Tensor, saved: list, W_hh: torch.Tensor):
     """(dP, dQ), each (T x B x kH), for one layer given dH_t from above (T x B x H) for every t."""
     grad_state = tuple(torch.zeros_like(grad_outputs[0]) for _ in range(step.state_size))
     grad_p, grad_q = [], []
