@@ -459,10 +459,10 @@ def run_project(overrides: list[str], run_dir: Path, extra_callbacks: dict | Non
         cfg.callbacks.update(extra_callbacks or {})
     train(cfg)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    last = metrics["checkpoints"]["last"]
     return {
         "fit_s": metrics["time/fit_s"],
-        "steps": last["global_step"],
+        "steps": last["step"],
         "epochs": last["epoch"] + 1,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
     }

@@ -21,6 +21,10 @@ class CheckpointError(HandgradError):
     """A checkpoint that is missing, damaged or does not fit the model."""
 
 
+class RunDirError(HandgradError):
+    """The run dir cannot be written (a full disk, a quota, a read-only or vanished mount)."""
+
+
 class TrainingDiverged(HandgradError):
     """Training produced a non-finite loss or weights; `last_checkpoint` is the last finite one."""
 
@@ -45,15 +49,18 @@ def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def find_user_error(exc: BaseException) -> HandgradError | None:
-    """The HandgradError behind `exc`, also when a library wrapped it (Hydra's instantiate does)."""
+def exception_chain(exc: BaseException | None):
+    """`exc`, then the exception it was raised from or while handling, and so on."""
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, HandgradError):
-            return exc
         seen.add(id(exc))
+        yield exc
         exc = exc.__cause__ or exc.__context__
-    return None
+
+
+def find_user_error(exc: BaseException) -> HandgradError | None:
+    """The HandgradError behind `exc`, also when a library wrapped it (Hydra's instantiate does)."""
+    return next((e for e in exception_chain(exc) if isinstance(e, HandgradError)), None)
 
 
 def exit_for_user_error(exc: BaseException) -> None:

@@ -255,7 +255,9 @@ def test_tiny_run_lowers_val_ppl_and_logs_ppl_and_samples(tiny_run):
     text = samples[-1].tensor_proto.string_val[0].decode()
     assert text.startswith("time traveller ") and len(text) == len("time traveller ") + 20
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    assert metrics["val/ppl"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-5)
+    for source in ("best", "last"):
+        ppl, loss = metrics[f"{source}/val/ppl"], metrics[f"{source}/val/loss"]
+        assert ppl == pytest.approx(math.exp(loss), rel=1e-5)
 
 
 def test_checkpoint_loads_weights_only_and_carries_the_vocabulary(tiny_run):

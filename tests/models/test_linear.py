@@ -29,23 +29,31 @@ def test_train_cli_writes_a_complete_run_dir(tmp_path):
     assert {"train/loss", "val/loss", "param/w", "param/b"} <= scalar_tags(run_dir)
     assert (run_dir / "fit.png").stat().st_size > 1000
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert {"train/loss", "val/loss", "time/wall_s", "learned"} <= set(metrics)
+    assert {"last/train/loss", "best/val/loss", "time/wall_s", "learned"} <= set(metrics)
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert set(checkpoint["state_dict"]) == {"w", "b"}
     assert checkpoint["hyper_parameters"]["reduction"] == "mean"
 
 
-def test_hparams_tab_gets_final_metrics_not_placeholders(tmp_path):
-    cfg = compose_config(["trainer.max_epochs=2"], tmp_path / "run")
-    final_val_loss = train(cfg)
+def test_curves_show_training_and_hparams_gets_the_best_checkpoints_metrics(tmp_path):
+    cfg = compose_config(["trainer.max_epochs=3", "optimizer.lr=0.5"], tmp_path / "run")
+    returned = train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
+    # One val/loss point per epoch trained: validating the best checkpoint adds none.
+    val_loss = events.Scalars("val/loss")
+    assert len(val_loss) == 3
+    assert val_loss[-1].value == pytest.approx(metrics["last/val/loss"], rel=1e-6)
+    # HParams reads each scalar tag's last value: best/val/loss at the best checkpoint's step.
+    best = metrics["checkpoints"]["best"]
+    (point,) = events.Scalars("best/val/loss")
+    assert (point.step, point.value) == (best["step"], pytest.approx(returned, rel=1e-6))
+    assert returned == metrics["best/val/loss"] == min(p.value for p in val_loss)
     plugin = events.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugin
-    # The HParams tab reads each metric's latest scalar: it must be the real final value.
-    val_loss_points = events.Scalars("val/loss")
-    assert val_loss_points[-1].value == pytest.approx(final_val_loss, rel=1e-6)
-    assert all(point.value != -1 for point in val_loss_points)
+    # No experiment summary: TensorBoard then lists every run's metrics, not one run's.
+    assert "_hparams_/experiment" not in plugin
 
 
 def test_seed004_recovers_w_and_b(tmp_path):

@@ -147,9 +147,9 @@ def test_hand_and_autograd_training_agree_after_100_steps(tmp_path):
     ]
     auto = run_metrics([*overrides, "model.backward=autograd"], tmp_path / "auto")
     hand = run_metrics([*overrides, "model.backward=hand"], tmp_path / "hand")
-    assert hand["train/loss"] == pytest.approx(auto["train/loss"], rel=1e-4)
-    assert hand["val/loss"] == pytest.approx(auto["val/loss"], rel=1e-4)
-    assert hand["val/loss"] < 0.9 * loss_curve(tmp_path / "auto")[0][1]  # it did train
+    assert hand["last/train/loss"] == pytest.approx(auto["last/train/loss"], rel=1e-4)
+    assert hand["last/val/loss"] == pytest.approx(auto["last/val/loss"], rel=1e-4)
+    assert hand["last/val/loss"] < 0.9 * loss_curve(tmp_path / "auto")[0][1]  # it did train
 
 
 def initial_loss(overrides: list[str], tmp_path) -> float:
@@ -193,7 +193,7 @@ def test_seed002_deep_linear_reaches_the_noise_floor(tmp_path):
     metrics = run_metrics(["experiment=seed002_deep_linear", "model.backward=hand"], tmp_path)
     x_val, y_val = datamodule.val_tensors()
     noise_mse = (x_val @ datamodule.w_true + datamodule.b_true - y_val).square().mean().item()
-    assert metrics["val/mse"] == pytest.approx(noise_mse, rel=0.1)
+    assert metrics["best/val/mse"] == pytest.approx(noise_mse, rel=0.1)
     # The three layers collapse to one affine map y = x w + b: close to w_true = [2, 1], b = 3.
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     w, b = torch.eye(2), torch.zeros(2)

@@ -207,6 +207,9 @@ def check_case(case: Case, result, world) -> None:
     if case.marker:
         assert not (world["files"] / "PWNED").exists(), "the crafted pickle ran its code"
     assert snapshot(world["good"]) == world["before"], "the good run's files changed"
+    # No run dir is left behind: none was made, or the one that was (a mistake found while
+    # building data or model) is removed with the dirs above it it left empty.
+    assert not (world["root"] / "bad" / case.id / "runs").exists()
 
 
 @pytest.mark.parametrize("case", CHEAP, ids=[c.id for c in CHEAP])

@@ -138,7 +138,7 @@ def test_linear_ddp_hand_equals_autograd_and_ranks_agree(tmp_path):
     assert auto0["w"].abs().sum() > 0.5  # it trained (w starts near 0)
     # train() returns rank 0's synced val/loss in this (the main) process and writes metrics.json.
     logged = json.loads((tmp_path / "autograd" / "metrics.json").read_text())
-    assert logged["status"] == "ok" and logged["val/loss"] == pytest.approx(metric)
+    assert logged["status"] == "ok" and logged["best/val/loss"] == pytest.approx(metric)
     assert logged["learned"]["w"] == pytest.approx(auto0["w"].item())
     assert hand_metric == pytest.approx(metric, rel=1e-5)
     assert (tmp_path / "autograd" / "checkpoints" / "last.ckpt").exists()
@@ -231,5 +231,5 @@ def test_ddp_single_run_cli_makes_one_run_dir(tmp_path):
     (run_dir,) = (tmp_path / "outputs" / "runs").glob("*/*")
     assert run_dir.name.endswith("_rnn")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and metrics["val/ppl"] > 1
+    assert metrics["status"] == "ok" and metrics["best/val/ppl"] > 1
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} >= {"last.ckpt"}

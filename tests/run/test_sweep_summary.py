@@ -37,9 +37,14 @@ def test_sweep_records_failures_and_summarizes(tmp_path):
     with (sweep_dir / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["status"] for row in rows] == ["ok", "ok", "failed", "failed"]
-    assert float(rows[0]["val/loss"]) <= float(rows[1]["val/loss"])
+    assert float(rows[0]["best/val/loss"]) <= float(rows[1]["best/val/loss"])
     assert "optimizer=adam" in (sweep_dir / "summary.md").read_text()
     assert "| ok |" in result.stdout
+    closing = result.stdout.strip().splitlines()[-2:]
+    assert closing == [
+        f"summary: {sweep_dir.relative_to(tmp_path)}/summary.md (and summary.csv)",
+        f"tensorboard --logdir {sweep_dir.relative_to(tmp_path)}",
+    ]
 
 
 def test_summarize_cli_rereads_a_sweep_and_rejects_other_dirs(tmp_path):

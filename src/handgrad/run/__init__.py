@@ -1,7 +1,8 @@
 """Run plumbing: everything that turns a command line into a safe, resumable training run.
 
 compose (command line -> config), checks (config values), build (config -> parts), task (the
-training run), results (metrics.json, HParams), resume, interrupts (Ctrl-C/SIGTERM), divergence
-(non-finite loss), checkpoint_reading (safe loading), checkpoint_writing (atomic saves, RNG state),
-search (Optuna trials), sweep_summary (a sweep's table).
+training run), results (metrics.json, HParams), console (what a run prints), progress (bar or
+epoch lines), run_dir (a failed write, an unused run dir), resume, interrupts (Ctrl-C/SIGTERM),
+divergence (non-finite loss), checkpoint_reading (safe loading), checkpoint_writing (atomic saves,
+RNG state), search (Optuna trials), sweep_summary (a sweep's table).
 """

@@ -19,6 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from handgrad.errors import DataError
+from handgrad.run.console import shown_path
+from handgrad.run.results import optimized_value
 
 
 @dataclass
@@ -32,8 +34,9 @@ class Job:
 
     @property
     def score(self) -> float:
-        value = self.metrics.get(self.optimized_metric, math.nan)
-        return value if math.isfinite(value) else math.inf
+        """The optimized metric as the job returned it (`results.optimized_value`)."""
+        value = optimized_value(self.metrics, self.optimized_metric)
+        return value if value is not None and math.isfinite(value) else math.inf
 
 
 def read_job(job_dir: Path) -> Job:
@@ -89,7 +92,8 @@ def summarize(sweep_dir: str | Path) -> str:
     optimized = jobs[0].optimized_metric
     table = "\n".join(
         [
-            f"Sweep {sweep_dir} — {len(jobs)} jobs, best {optimized} first",
+            f"Sweep {sweep_dir} — {len(jobs)} jobs, best {optimized} first (best/: the best "
+            "checkpoint's validation, last/: the last value logged)",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
@@ -105,7 +109,11 @@ def _format(value: float | None) -> str:
 
 
 class SummarizeSweep(Callback):
-    """Print and save the sweep summary when a multirun ends."""
+    """Print and save the sweep summary when a multirun ends, then where it is and the TensorBoard
+    command for the whole sweep."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        print(summarize(config.hydra.sweep.dir))
+        sweep_dir = config.hydra.sweep.dir
+        print(summarize(sweep_dir))
+        print(f"summary: {shown_path(Path(sweep_dir) / 'summary.md')} (and summary.csv)")
+        print(f"tensorboard --logdir {shown_path(sweep_dir)}")

@@ -1,4 +1,5 @@
-"""The training task: check -> data -> model -> trainer -> fit -> validate -> metrics.json.
+"""The training task: check -> data -> model -> trainer -> fit -> validate the best checkpoint ->
+metrics.json and the closing block.
 
 `scripts/train.py` wraps `run_job(cfg)` in `@hydra.main`; tests and the benchmark call `train(cfg)`
 with configs composed by `handgrad.run.compose.compose_run`.
@@ -6,6 +7,7 @@ with configs composed by `handgrad.run.compose.compose_run`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -19,13 +21,22 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from handgrad.errors import ConfigError, TrainingDiverged, find_user_error
+from handgrad.errors import ConfigError, RunDirError, TrainingDiverged, find_user_error
 from handgrad.run.build import build_logger, build_model, build_part
-from handgrad.run.checkpoint_reading import check_fits
-from handgrad.run.checkpoint_writing import AtomicCheckpointIO
+from handgrad.run.checkpoint_reading import check_fits, load_checkpoint
+from handgrad.run.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
 from handgrad.run.checks import check_before_run
+from handgrad.run.console import closing_block, library_notices, print_each_line_once, start_line
 from handgrad.run.interrupts import ctrl_c_stops_between_steps, interrupt_exit_code
-from handgrad.run.results import log_hparams, plain_numbers, write_metrics
+from handgrad.run.results import (
+    SOURCES,
+    labelled,
+    log_hparams,
+    metric_names,
+    optimized_value,
+    write_metrics,
+)
+from handgrad.run.run_dir import remove_if_unused, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -42,76 +53,160 @@ def run_job(cfg: DictConfig) -> float:
     In a multirun a failing job (a bad value, a non-finite loss, an exception) is recorded in its
     `metrics.json` as `status: failed` with a one-line `error`, and scores NaN, so the sweep's
     other jobs still run and the summary shows why this one did not. A single run re-raises; one
-    whose loss diverged records it first (with its last finite checkpoint).
+    whose loss diverged, or whose run dir could not be written (a RunDirError then replaces the
+    OSError), records it first; one that failed before writing anything leaves no run dir.
     """
+    run_dir = Path(cfg.paths.output_dir)
     try:
         return train(cfg)
     except Exception as exc:
+        error = find_user_error(exc) or write_failure(exc, run_dir)
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-        diverged = find_user_error(exc)
-        if not (multirun or isinstance(diverged, TrainingDiverged)):
-            raise
-        reason = one_line(exc)
-        failure = {"status": "failed", "error": reason}
-        if isinstance(diverged, TrainingDiverged):
-            failure["last_finite_checkpoint"] = diverged.last_checkpoint
-        write_metrics(Path(cfg.paths.output_dir), failure)
-        if not multirun:
-            raise
-        log.error("job failed: %s", reason, exc_info=find_user_error(exc) is None)
-        return math.nan
+        if multirun or isinstance(error, TrainingDiverged | RunDirError):
+            record_failure(run_dir, error or exc)
+        else:
+            remove_if_unused(run_dir, Path(cfg.paths.root))
+        if multirun:
+            log.error("job failed: %s", one_line(error or exc), exc_info=error is None)
+            return math.nan
+        if isinstance(error, RunDirError):
+            raise error from exc
+        raise
+
+
+def record_failure(run_dir: Path, error: BaseException) -> None:
+    """metrics.json with `status: failed`, the one-line error and, for a diverged run, its last
+    finite checkpoint; skipped when the disk refuses it too."""
+    failure = {"status": "failed", "error": one_line(error)}
+    if isinstance(error, TrainingDiverged):
+        failure["last_finite_checkpoint"] = error.last_checkpoint
+    with contextlib.suppress(OSError):
+        write_metrics(run_dir, failure)
 
 
 def train(cfg: DictConfig) -> float:
-    """Train one run described by `cfg`; write `metrics.json`; return `cfg.optimized_metric`."""
+    """Train one run described by `cfg`; write `metrics.json` and print the closing block; return
+    the optimized metric (`optimized_value`: the best checkpoint's value of `cfg.optimized_metric`).
+    """
+    start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
     checkpoint = check_before_run(cfg, [run_dir])  # the one to continue from, or None
     run_dir.mkdir(parents=True, exist_ok=True)
+    print_each_line_once()
+    with library_notices(shown=cfg.verbose):
+        model, datamodule, trainer = build_run(cfg, run_dir, checkpoint)
+        if trainer.is_global_zero:
+            log.info(start_line(run_dir, cfg.ckpt_path, checkpoint))
+        fit_start = time.perf_counter()
+        fit(trainer, model, datamodule, cfg.ckpt_path)
+        fit_s = time.perf_counter() - fit_start
+        checkpoints = {}
+        last = last_results(trainer, model, checkpoints)  # before the best weights are loaded
+        if not any(name.startswith("last/val/") for name in last):  # training never validated
+            last.update(labelled("last", validate(trainer, model, datamodule)))
+        best = best_results(trainer, model, datamodule, checkpoints)
+    results = {
+        "status": "ok",
+        "checkpoints": {source: checkpoints[source] for source in SOURCES if source in checkpoints},
+        **best,
+        **last,
+        "time/fit_s": fit_s,
+        "time/wall_s": time.perf_counter() - start,
+    }
+    if trainer.is_global_zero:
+        write_metrics(run_dir, results)
+        if trainer.logger:
+            log_hparams(trainer.logger, cfg, results)
+        log.info(closing_block(results, run_dir, tensorboard=bool(trainer.logger)))
+    return checked_optimized_value(cfg, results)
+
+
+def build_run(cfg: DictConfig, run_dir: Path, checkpoint: dict | None):
+    """Seed, then the run's parts: data, model (checked against the checkpoint to continue from),
+    callbacks, logger, Trainer."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-
     datamodule = build_part(cfg.data, "data")
     model = build_model(cfg, datamodule)
     if checkpoint is not None:
         vocab = datamodule.vocab.to_list() if hasattr(datamodule, "vocab") else None
         check_fits(cfg.ckpt_path, checkpoint, model.state_dict(), vocab)
-    callbacks = [instantiate(c, _convert_="all") for c in cfg.callbacks.values() if c]
-    logger = build_logger(cfg, checkpoint)
+    callbacks = [instantiate(c, _convert_="all") for c in cfg.get("callbacks", {}).values() if c]
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         default_root_dir=run_dir,
         callbacks=callbacks,
-        logger=logger,
+        logger=build_logger(cfg, checkpoint),
         plugins=[AtomicCheckpointIO()],
     )
+    return model, datamodule, trainer
 
-    start = time.perf_counter()
+
+def fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
+    """`trainer.fit`; Ctrl-C stops between two batches, and an interrupt exits 130 / 143."""
     with ctrl_c_stops_between_steps(trainer) as pressed:
         try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit as exc:
             code = interrupt_exit_code(trainer, exc, pressed["sigint"])
             raise SystemExit(exc.code if code is None else code) from None
-    train_metrics = {
-        **plain_numbers(trainer.callback_metrics),
-        "time/fit_s": time.perf_counter() - start,
-    }
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.validate(
-        model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
-    )
-    metrics = {**train_metrics, **plain_numbers(trainer.callback_metrics)}
-    metrics["time/wall_s"] = time.perf_counter() - start
-    if hasattr(model, "learned_parameters"):
-        metrics["learned"] = model.learned_parameters()
 
-    if trainer.is_global_zero:
-        write_metrics(run_dir, {"status": "ok", **metrics})
-        if logger:
-            log_hparams(logger, cfg, metrics)
-    check_optimized_metric(cfg, metrics)
-    return metrics[cfg.optimized_metric]
+
+def last_results(trainer: L.Trainer, model, checkpoints: dict) -> dict:
+    """The last value training logged to each metric (`last/...`), `last.ckpt`'s place in
+    `checkpoints`, and linear regression's weights at the end (`learned`)."""
+    results = labelled("last", trainer.callback_metrics)
+    path = next((c.path for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    if path is not None and path.is_file():
+        checkpoints["last"] = checkpoint_place(path, load_checkpoint(path, TRAINING_PLACE))
+    if hasattr(model, "learned_parameters"):
+        results["learned"] = model.learned_parameters()
+    return results
+
+
+def best_results(trainer: L.Trainer, model, datamodule, checkpoints: dict) -> dict:
+    """The best checkpoint's validation metrics (`best/...`) and its place in `checkpoints`.
+
+    Its weights are loaded into `model` and validated.
+    """
+    path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not path:
+        return {}
+    checkpoint = load_checkpoint(path, ("state_dict", *TRAINING_PLACE))
+    checkpoints["best"] = checkpoint_place(path, checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])
+    return labelled("best", validate(trainer, model, datamodule))
+
+
+def validate(trainer: L.Trainer, model, datamodule) -> dict:
+    """The validation metrics of `model`'s weights, with the loggers detached: the curves show
+    only what training saw (no extra point at the end of each validation curve)."""
+    loggers, trainer.loggers = trainer.loggers, []
+    try:
+        results = trainer.validate(model, datamodule=datamodule, verbose=False)
+    finally:
+        trainer.loggers = loggers
+    return results[0] if results else {}
+
+
+TRAINING_PLACE = ("epoch", "global_step")
+
+
+def checkpoint_place(path, checkpoint: dict) -> dict:
+    return {"path": str(path), "epoch": checkpoint["epoch"], "step": checkpoint["global_step"]}
+
+
+def checked_optimized_value(cfg: DictConfig, results: dict) -> float:
+    """`optimized_value` of `cfg.optimized_metric`; a ConfigError (after the results are saved)
+    when the run never logged that metric."""
+    value = optimized_value(results, cfg.optimized_metric)
+    if value is None:
+        raise ConfigError(
+            f"optimized_metric={cfg.optimized_metric!r} was not logged; "
+            f"choose one of {', '.join(metric_names(results))}"
+        )
+    return value
 
 
 def one_line(exc: BaseException) -> str:
@@ -121,12 +216,3 @@ def one_line(exc: BaseException) -> str:
         return str(user_error)
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line}"
-
-
-def check_optimized_metric(cfg: DictConfig, metrics: dict) -> None:
-    """Fail (after the run's results are saved) when the metric to optimize was never logged."""
-    if cfg.optimized_metric not in metrics:
-        raise ConfigError(
-            f"optimized_metric={cfg.optimized_metric!r} was not logged; "
-            f"choose one of {', '.join(sorted(metrics))}"
-        )
