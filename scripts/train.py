@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from handgrad.errors import exit_for_user_error
 from handgrad.run.checks import check_before_run
-from handgrad.run.compose import compose_command_line, output_dirs
+from handgrad.run.compose import compose_command_line, null_groups_deleted, output_dirs
 from handgrad.run.resume import expand_resume
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     try:
         sys.argv = expand_resume(sys.argv)
+        sys.argv[1:] = null_groups_deleted(CONF, sys.argv[1:])
         cfg = compose_command_line(CONF, "train", sys.argv[1:])
         if cfg is not None:  # a single run: check it all before Hydra makes its run dir
             check_before_run(cfg, output_dirs(cfg))

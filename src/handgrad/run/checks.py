@@ -1,6 +1,6 @@
-"""Checks of a composed config that no single model or data module owns: optimizer, trainer,
-device, output dir, the checkpoint to continue from. Each raises a one-line ConfigError (or
-CheckpointError) naming the key, its value and the fix.
+"""Checks of a composed config that no single model or data module owns: the root keys (seed,
+threads, ...), optimizer, trainer, device, output dir, the checkpoint to continue from. Each
+raises a one-line ConfigError (or CheckpointError) naming the key, its value and the fix.
 
 Models and data modules check their own keys in their constructors. These checks run before
 anything is built: in `scripts/train.py` right after composing the command line (before Lightning
@@ -10,24 +10,38 @@ is imported, so a mistake costs a second, not five) and again at the top of `tra
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from handgrad.errors import ConfigError, is_int, require
+from handgrad.errors import ConfigError, is_int, is_number, require
 from handgrad.optim.bounds import check_optimizer_settings
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 PRECISIONS += ("64", "32", "16", "bf16")
 MIN_FREE_BYTES = 50 * 2**20  # refuse to start a run with less free disk than this
+MAX_SEED = 2**32 - 1  # the largest seed NumPy takes (Lightning seeds it too)
+TIME_UNITS = {"days", "hours", "minutes", "seconds"}  # trainer.max_time as a mapping
+BOOLEAN_TRAINER_KEYS = {
+    "enable_model_summary",
+    "use_distributed_sampler",
+    "enable_checkpointing",
+    "enable_progress_bar",
+    "inference_mode",
+    "detect_anomaly",
+    "barebones",
+}
 
 
 def check_config(cfg: DictConfig) -> None:
-    """The optimizer, trainer and device keys of `cfg` (see the module docstring)."""
+    """The root, optimizer, trainer and device keys of `cfg` (see the module docstring)."""
     try:
+        check_root_keys(cfg)
+        check_callbacks(cfg.get("callbacks") or {})
         check_optimizer_settings(cfg.optimizer)
         check_trainer(
             cfg.trainer, has_early_stopping=bool(cfg.get("callbacks", {}).get("early_stopping"))
@@ -36,6 +50,51 @@ def check_config(cfg: DictConfig) -> None:
     except OmegaConfBaseException as exc:  # e.g. a value interpolating a key that does not exist
         first_line = str(exc).splitlines()[0]
         raise ConfigError(f"{exc.full_key or 'config'}: {first_line}") from exc
+
+
+def check_root_keys(cfg: DictConfig) -> None:
+    """The keys at the root of the config: seed, threads, verbose, optimized_metric, ckpt_path,
+    paths.root."""
+    seed = cfg.get("seed")
+    require(
+        is_int(seed) and 0 <= seed <= MAX_SEED,
+        f"seed={seed!r} must be an integer from 0 to {MAX_SEED} (2**32 - 1)",
+    )
+    threads = cfg.get("threads")
+    require(
+        threads is None or (is_int(threads) and threads >= 1),
+        f"threads={threads!r} must be an integer >= 1, or null (torch's default: one per core)",
+    )
+    verbose = cfg.get("verbose", False)
+    require(isinstance(verbose, bool), f"verbose={verbose!r} must be true or false")
+    metric = cfg.get("optimized_metric")
+    require(
+        isinstance(metric, str) and metric != "" and not metric.startswith(("best/", "last/")),
+        f"optimized_metric={metric!r} must name a metric as training logs it, e.g. val/loss "
+        "(the run returns its value at the best checkpoint)",
+    )
+    ckpt_path = cfg.get("ckpt_path")
+    require(
+        ckpt_path is None or (isinstance(ckpt_path, str) and ckpt_path != ""),
+        f"ckpt_path={ckpt_path!r} must be the path of a .ckpt file, or null (start fresh)",
+    )
+    root = cfg.paths.get("root")
+    require(
+        isinstance(root, str) and root != "",
+        f"paths.root={root!r} must be the dir to keep runs in, e.g. paths.root=outputs",
+    )
+
+
+def check_callbacks(callbacks: DictConfig) -> None:
+    """Every callback names its class: a node without `_target_` holds settings for a callback
+    the config does not have (its group turned off, e.g. model=rnn's callbacks.* keys with
+    callbacks=null, or a misspelled name)."""
+    for name, node in callbacks.items():
+        require(
+            node is None or "_target_" in node,
+            f"callbacks.{name} has settings but no callback class (_target_): its group is off "
+            f"or the name is misspelled; remove it with ~callbacks.{name}",
+        )
 
 
 def check_trainer(trainer: DictConfig, has_early_stopping: bool = False) -> None:
@@ -65,6 +124,23 @@ def check_trainer(trainer: DictConfig, has_early_stopping: bool = False) -> None
         is_int(sanity) and sanity >= -1,
         f"trainer.num_sanity_val_steps={sanity!r} must be an integer >= 0 (-1: all)",
     )
+    max_time = trainer.get("max_time")
+    require(
+        max_time is None
+        or (isinstance(max_time, str) and re.fullmatch(r"\d+:\d\d:\d\d:\d\d", max_time))
+        or (
+            OmegaConf.is_dict(max_time)
+            and set(max_time) <= TIME_UNITS
+            and all(is_number(v) and v >= 0 for v in max_time.values())
+        ),
+        f'trainer.max_time={max_time!r} must be a duration "dd:hh:mm:ss" '
+        '(e.g. "00:00:03:00"), {minutes: 3} or null',
+    )
+    for key in BOOLEAN_TRAINER_KEYS & set(trainer):
+        require(
+            isinstance(trainer[key], bool),
+            f"trainer.{key}={trainer[key]!r} must be true or false",
+        )
     precision = trainer.get("precision", "32-true")
     require(
         str(precision) in PRECISIONS,

@@ -15,6 +15,7 @@ import difflib
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -23,6 +24,47 @@ from handgrad.errors import ConfigError
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+# Config groups a run can do without: `group=null`, like `~group`, turns them off.
+OPTIONAL_GROUPS = ("scheduler", "logger", "experiment", "hparams_search", "callbacks")
+
+
+def null_groups_deleted(config_dir: Path, argv: list[str]) -> list[str]:
+    """`argv` with each `group=null` written `~group` ("no group", as Hydra spells it; it takes
+    null for a group only inside a defaults list). Turning off a group a run needs (model, data,
+    optimizer, device, Hydra's own), either way, is a ConfigError naming its options, and so is
+    null among a sweep's options. Keys that are not groups (`ckpt_path=null`) keep their null.
+    A command line with Hydra flags (--cfg job, ...) other than -m is left as it is."""
+    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
+        return argv
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        return [_null_group_deleted(arg, loader) for arg in argv]
+
+
+def _null_group_deleted(arg: str, loader) -> str:
+    if arg in MULTIRUN_FLAGS or arg.startswith("+"):
+        return arg
+    override = _parse(arg)
+    group = override.key_or_group
+    options = loader.get_group_options(group) if override.package is None else []
+    if not options:
+        return arg
+    if override.is_sweep_override():
+        if None in override.sweep_iterator():
+            raise ConfigError(
+                f"{arg}: null cannot be one option of a sweep; sweep the {group} options "
+                f"({', '.join(options)}) and run {group}=null on its own"
+            )
+        return arg
+    if not (override.is_delete() or override.value() is None):
+        return arg
+    if group not in OPTIONAL_GROUPS:
+        raise ConfigError(f"{arg}: a run needs one of the {group} options: {', '.join(options)}")
+    return f"~{group}"
+
+
+def a_or_an(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def compose_command_line(config_dir: Path, config_name: str, argv: list[str]) -> DictConfig | None:
@@ -50,6 +92,7 @@ def compose_command_line(config_dir: Path, config_name: str, argv: list[str]) ->
 def compose_run(config_dir: Path, overrides: list[str], output_dir: Path) -> DictConfig:
     """The config `scripts/train.py` builds from `overrides`, its run dir set to `output_dir`: for
     code that calls `handgrad.run.task.train` without `@hydra.main` (the tests, the benchmark)."""
+    overrides = null_groups_deleted(config_dir, overrides)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     with open_dict(cfg):
@@ -91,7 +134,8 @@ def _missing_option(exc: MissingConfigException) -> ConfigError:
     if not group or not exc.options:
         return ConfigError(_first_line(exc))
     return ConfigError(
-        f"{group}={option} is not a {group} option; choose one of {', '.join(exc.options)}"
+        f"{group}={option} is not {a_or_an(group)} {group} option; "
+        f"choose one of {', '.join(exc.options)}"
     )
 
 
