@@ -5,7 +5,7 @@ The forward is `handgrad.models.char_rnn.FusedRNN.trace` (the fused module's mat
 Forward, time-major, tokens x_t (B) for t = 1..T, layers l = 0..L-1 of H units each:
     X⁰_t     = onehot(x_t)   or   E[x_t]                 (B x V, or B x D with an nn.Embedding E)
     P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (B x kH, k = 1 rnn, 3 gru, 4 lstm;
-                                                          one-hot: the rows W_ih^0ᵀ[x_t], a lookup)
+                                                          one-hot: rows of W_ih^0ᵀ + b_ih^0, by x_t)
     S^l_t    = step(P^l_t, S^l_{t-1})                    S = (H,), or (H, C) for the LSTM
     X^{l+1}_t = H^l_t ⊙ M^l_t                            (M: the dropout mask, or all ones)
     O_t      = X^L_t W_qᵀ + b_q                          (the head, nn.Linear: W_q is V x H)
@@ -96,14 +96,12 @@ def stacked_rnn_backward(
 def backward_through_time(step: Step, grad_outputs: torch.Tensor, saved: list, W_hh: torch.Tensor):
     """(dP, dQ), each (T x B x kH), for one layer given dH_t from above (T x B x H) for every t."""
     grad_state = tuple(torch.zeros_like(grad_outputs[0]) for _ in range(step.state_size))
-    grad_p, grad_q = [], []
+    grad_p = grad_outputs.new_empty(*grad_outputs.shape[:2], W_hh.shape[0])
+    grad_q = grad_p if step.shares_gate_grads else torch.empty_like(grad_p)
     for t in reversed(range(len(saved))):
         grad_state = (grad_state[0] + grad_outputs[t], *grad_state[1:])
-        grad_p_t, grad_q_t, grad_state = step.backward(grad_state, saved[t], W_hh)
-        grad_p.append(grad_p_t)
-        grad_q.append(grad_q_t)
-    grad_p = torch.stack(grad_p[::-1])
-    return grad_p, (grad_p if step.shares_gate_grads else torch.stack(grad_q[::-1]))
+        grad_p[t], grad_q[t], grad_state = step.backward(grad_state, saved[t], W_hh)
+    return grad_p, grad_q
 
 
 def layer_grads(

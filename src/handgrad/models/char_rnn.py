@@ -151,7 +151,7 @@ class FusedRNN(nn.Module):
             self.layer_starts(state, tokens.shape[1]), self.rnn.all_weights, strict=True
         ):
             if inputs is None:
-                projected = F.embedding(tokens, W_ih.T) + b_ih  # onehot(x_t) W_ihᵀ: a row lookup
+                projected = F.embedding(tokens, W_ih.T + b_ih)  # onehot(x_t) W_ihᵀ + b_ih: row x_t
             else:
                 projected = F.linear(inputs, W_ih, b_ih)
             outputs, saved, final = self.through_time(projected, start, W_hh, b_hh)
