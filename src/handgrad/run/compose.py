@@ -36,6 +36,8 @@ def null_groups_deleted(config_dir: Path, argv: list[str]) -> list[str]:
     A command line with Hydra flags (--cfg job, ...) other than -m is left as it is."""
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return argv
+    if not any(arg.startswith("~") or "null" in arg for arg in argv):
+        return argv  # nothing to rewrite or refuse: no need to read the config groups
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         return [_null_group_deleted(arg, loader) for arg in argv]
@@ -50,7 +52,7 @@ def _null_group_deleted(arg: str, loader) -> str:
     if not options:
         return arg
     if override.is_sweep_override():
-        if None in override.sweep_iterator():
+        if None in getattr(override.value(), "list", ()):  # a choice sweep (not glob, range)
             raise ConfigError(
                 f"{arg}: null cannot be one option of a sweep; sweep the {group} options "
                 f"({', '.join(options)}) and run {group}=null on its own"

@@ -17,7 +17,7 @@ import os
 import warnings
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from handgrad.run.results import SOURCES
 
 # Log records hidden unless verbose: (logger name, start of the message).
 NOTICES = (
@@ -90,20 +90,17 @@ def closing_block(results: dict, run_dir: Path, tensorboard: bool) -> str:
         f"status {results['status']} in {results['time/wall_s']:.1f} s "
         f"(fit {results['time/fit_s']:.1f} s)"
     ]
-    for source in ("best", "last"):
-        checkpoint = results["checkpoints"].get(source)
-        if checkpoint is None:
-            lines.append(f"{source} checkpoint: none saved")
-            continue
-        lines.append(
-            f"{source} checkpoint: {shown_path(checkpoint['path'])} (step {checkpoint['step']})"
-        )
+    for source in SOURCES:
+        entry = results["checkpoints"].get(source)
+        where = f"{shown_path(entry['path'])} (step {entry['step']})" if entry else "none saved"
+        lines.append(f"{source} checkpoint: {where}")
         shown = {
             name.removeprefix(f"{source}/"): value
             for name, value in results.items()
             if name.startswith((f"{source}/train/", f"{source}/val/"))
         }
-        lines.append("  " + pairs(shown))
+        if shown:
+            lines.append("  " + pairs(shown))
     if "learned" in results:
         lines.append(f"learned (end of training): {pairs(results['learned'])}")
     if tensorboard:

@@ -29,7 +29,6 @@ from handgrad.run.checks import check_before_run
 from handgrad.run.console import closing_block, library_notices, print_each_line_once, start_line
 from handgrad.run.interrupts import ctrl_c_stops_between_steps, interrupt_exit_code
 from handgrad.run.results import (
-    SOURCES,
     labelled,
     log_hparams,
     metric_names,
@@ -39,6 +38,8 @@ from handgrad.run.results import (
 from handgrad.run.run_dir import remove_if_unused, write_failure
 
 log = logging.getLogger(__name__)
+# What a checkpoint's entry in metrics.json reads from it.
+POSITION_KEYS = ("epoch", "global_step")
 
 # Advice that does not apply to in-memory tensor batches and tiny epochs.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -100,14 +101,14 @@ def train(cfg: DictConfig) -> float:
         fit_start = time.perf_counter()
         fit(trainer, model, datamodule, cfg.ckpt_path)
         fit_s = time.perf_counter() - fit_start
-        checkpoints = {}
-        last = last_results(trainer, model, checkpoints)  # before the best weights are loaded
+        last, last_entry = last_results(trainer, model)  # before the best weights are loaded
         if not any(name.startswith("last/val/") for name in last):  # training never validated
-            last.update(labelled("last", validate(trainer, model, datamodule)))
-        best = best_results(trainer, model, datamodule, checkpoints)
+            last.update(labelled("last", validation_metrics(trainer, model, datamodule)))
+        best, best_entry = best_results(trainer, model, datamodule)
+    entries = {"best": best_entry, "last": last_entry}
     results = {
         "status": "ok",
-        "checkpoints": {source: checkpoints[source] for source in SOURCES if source in checkpoints},
+        "checkpoints": {source: entry for source, entry in entries.items() if entry is not None},
         **best,
         **last,
         "time/fit_s": fit_s,
@@ -153,33 +154,31 @@ def fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
             raise SystemExit(exc.code if code is None else code) from None
 
 
-def last_results(trainer: L.Trainer, model, checkpoints: dict) -> dict:
-    """The last value training logged to each metric (`last/...`), `last.ckpt`'s place in
-    `checkpoints`, and linear regression's weights at the end (`learned`)."""
+def last_results(trainer: L.Trainer, model) -> tuple[dict, dict | None]:
+    """The last value training logged to each metric (`last/...`) and linear regression's weights
+    at the end (`learned`); `last.ckpt`'s entry (None when no LastCheckpoint saved one)."""
     results = labelled("last", trainer.callback_metrics)
-    path = next((c.path for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
-    if path is not None and path.is_file():
-        checkpoints["last"] = checkpoint_place(path, load_checkpoint(path, TRAINING_PLACE))
     if hasattr(model, "learned_parameters"):
         results["learned"] = model.learned_parameters()
-    return results
+    path = next((c.path for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    if path is None or not path.is_file():
+        return results, None
+    return results, checkpoint_entry(path, load_checkpoint(path, POSITION_KEYS))
 
 
-def best_results(trainer: L.Trainer, model, datamodule, checkpoints: dict) -> dict:
-    """The best checkpoint's validation metrics (`best/...`) and its place in `checkpoints`.
-
-    Its weights are loaded into `model` and validated.
-    """
+def best_results(trainer: L.Trainer, model, datamodule) -> tuple[dict, dict | None]:
+    """The best checkpoint's validation metrics (`best/...`; its weights are loaded into `model`
+    and validated) and its entry (None when ModelCheckpoint kept none)."""
     path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not path:
-        return {}
-    checkpoint = load_checkpoint(path, ("state_dict", *TRAINING_PLACE))
-    checkpoints["best"] = checkpoint_place(path, checkpoint)
+        return {}, None
+    checkpoint = load_checkpoint(path, ("state_dict", *POSITION_KEYS))
     model.load_state_dict(checkpoint["state_dict"])
-    return labelled("best", validate(trainer, model, datamodule))
+    metrics = labelled("best", validation_metrics(trainer, model, datamodule))
+    return metrics, checkpoint_entry(path, checkpoint)
 
 
-def validate(trainer: L.Trainer, model, datamodule) -> dict:
+def validation_metrics(trainer: L.Trainer, model, datamodule) -> dict:
     """The validation metrics of `model`'s weights, with the loggers detached: the curves show
     only what training saw (no extra point at the end of each validation curve)."""
     loggers, trainer.loggers = trainer.loggers, []
@@ -190,10 +189,8 @@ def validate(trainer: L.Trainer, model, datamodule) -> dict:
     return results[0] if results else {}
 
 
-TRAINING_PLACE = ("epoch", "global_step")
-
-
-def checkpoint_place(path, checkpoint: dict) -> dict:
+def checkpoint_entry(path, checkpoint: dict) -> dict:
+    """A checkpoint as metrics.json's `checkpoints` block lists it."""
     return {"path": str(path), "epoch": checkpoint["epoch"], "step": checkpoint["global_step"]}
 
 
