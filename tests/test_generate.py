@@ -187,3 +187,5 @@ def test_chars_generation_prints_the_punctuation_and_newlines_it_learned(chars_r
     assert result.stdout.startswith("ROMEO: Is it so?\nJULIET: It is, my love!\nROMEO:")
     with pytest.raises(ConfigError, match="prefix='Romeo and Juliet' has 'a', 'n', 'd', 'u', not"):
         main([f"ckpt={ckpt}", "prefix=Romeo and Juliet"])
+    readme = main([f"ckpt={ckpt}", "prefix=ROMEO:", "num_chars=500", "temperature=0.8", "top_k=10"])
+    assert readme.startswith("ROMEO:") and len(readme) == 506 and readme.count("\n") >= 10
