@@ -27,14 +27,20 @@ class ResumableDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None:
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        if done >= trainer.num_training_batches:
+        if epoch_batches_done(trainer):
             return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
         return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict:
             self.resume_position = (state_dict["epoch"], state_dict["batches_done"])
+
+
+def epoch_batches_done(trainer: L.Trainer) -> bool:
+    """True between an epoch's last training batch and the start of the next epoch."""
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    return done >= trainer.num_training_batches
 
 
 def batches_to_skip(position: Position | None, epoch: int) -> int:

@@ -15,6 +15,7 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from handgrad.data.resume_position import epoch_batches_done
 from handgrad.errors import is_number, require
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class LastCheckpoint(Checkpoint):
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
             return
-        if trainer.validating or trainer.sanity_checking or _epoch_batches_done(trainer):
+        if trainer.validating or trainer.sanity_checking or epoch_batches_done(trainer):
             kept = (
                 "kept the last finished epoch's" if self.path.exists() else "no epoch finished: no"
             )
@@ -100,12 +101,6 @@ class LastCheckpoint(Checkpoint):
             log.warning(
                 message + "; continue with resume=%s", trainer.global_step, self.path, resume
             )
-
-
-def _epoch_batches_done(trainer: L.Trainer) -> bool:
-    """True between an epoch's last training batch and the end of the epoch."""
-    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-    return done >= trainer.num_training_batches
 
 
 class RngStateInCheckpoint(L.Callback):
