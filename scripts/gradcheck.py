@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from handgrad.errors import exit_for_user_error
-from handgrad.run.compose import compose_command_line
+from handgrad.run.compose import compose_command_line, null_groups_deleted
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -29,6 +29,7 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     try:
+        sys.argv[1:] = null_groups_deleted(CONF, sys.argv[1:])
         compose_command_line(CONF, "gradcheck", sys.argv[1:])
     except Exception as exc:
         exit_for_user_error(exc)

@@ -57,7 +57,8 @@ def test_cli_fails_for_a_wrong_gate_derivative(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(HELPERS))
     target = "model._target_=wrong_gate.LSTMWithWrongForgetGate"
     small = ["model.hidden_size=8", "data.batch_size=4", "data.num_steps=6"]
-    result = run_script("gradcheck.py", "model=rnn", *small, target, cwd=tmp_path)
+    # scheduler=null (model=rnn picks one) is taken as ~scheduler, as train.py takes it
+    result = run_script("gradcheck.py", "model=rnn", "scheduler=null", *small, target, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("gradcheck FAILED")

@@ -101,6 +101,7 @@ CASES = [
     Case("generate-linear-ckpt", "generate.py", ["ckpt={good}/checkpoints/last.ckpt"], "is not from a char-RNN run (no vocabulary)"),
     Case("generate-bad-arg", "generate.py", ["ckpt=x", "temperature=-1"], "temperature=-1.0 must be >= 0"),
     Case("gradcheck-unknown-model", "gradcheck.py", ["model=nope"], "model=nope is not a model option"),
+    Case("gradcheck-model-null", "gradcheck.py", ["model=null"], "model=null: a run needs one of the model options"),
     Case("summarize-not-a-sweep", "summarize.py", ["{good}"], "holds no sweep jobs"),
     # checks that build the data or the model (Lightning imported: ~5 s each)
     Case("batch-size-zero", TRAIN, ["data.batch_size=0"], "data.batch_size=0 must be an integer >= 1"),

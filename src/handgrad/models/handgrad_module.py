@@ -125,13 +125,13 @@ class HandgradModule(L.LightningModule):
         optimizer = self.optimizer_factory(param_groups(self.named_parameters(), self.lr_by_param))
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = {
-            "scheduler": self.scheduler_factory(optimizer),
-            "name": "optim/lr",
-            "interval": "epoch",
-            "monitor": self.scheduler_monitor,
-            "strict": False,  # epochs without validation leave the learning rate alone
-        }
+        scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "optim/lr"}
+        if self.automatic_optimization:  # Lightning reads these only there (and warns otherwise)
+            scheduler |= {
+                "interval": "epoch",
+                "monitor": self.scheduler_monitor,
+                "strict": False,  # epochs without validation leave the learning rate alone
+            }
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def lr_scheduler_step(self, scheduler, metric) -> None:
