@@ -28,7 +28,15 @@ def test_cli_passes_for_linear_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no run dir, no .hydra, no log file
 
 
-def test_cli_passes_for_an_mlp_variant(tmp_path):
+def gradcheck_of(overrides: list[str], capsys) -> tuple[bool, str]:
+    """`scripts/gradcheck.py <overrides>` in this process: passed, and the printed table."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="gradcheck", overrides=overrides)
+    passed = gradcheck(cfg)
+    return passed, capsys.readouterr().out
+
+
+def test_passes_for_an_mlp_variant(capsys):
     variant = [
         "model.hidden=[6,5]",
         "model.activation=tanh",
@@ -36,19 +44,20 @@ def test_cli_passes_for_an_mlp_variant(tmp_path):
         "model.bias=false",
         "model.reduction=sum",
     ]
-    result = run_script("gradcheck.py", *SMALL_MLP, *variant, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    passed, out = gradcheck_of([*SMALL_MLP, *variant], capsys)
+    assert passed, out
     for name in ("layers.0.weight", "layers.1.weight", "layers.2.weight"):
-        assert name in result.stdout
-    assert "bias" not in result.stdout
+        assert name in out
+    assert "bias" not in out
 
 
-def test_cli_fails_for_a_wrong_backward(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(HELPERS))
-    target = "model._target_=wrong_backward.MLPWithoutFactorTwo"
-    result = run_script("gradcheck.py", *SMALL_MLP, target, cwd=tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
-    last = result.stdout.strip().splitlines()[-1]
+def test_fails_for_a_wrong_backward(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(HELPERS))
+    passed, out = gradcheck_of(
+        [*SMALL_MLP, "model._target_=wrong_backward.MLPWithoutFactorTwo"], capsys
+    )
+    assert not passed, out
+    last = out.strip().splitlines()[-1]
     assert last.startswith("gradcheck FAILED")
     assert "layers.0.weight" in last and "(loss)" not in last
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +36,24 @@ def run_script(script: str, *args: str, cwd: Path, timeout: float = 120, env: di
         text=True,
         timeout=timeout,
     )
+
+
+def run_script_in_this_process(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run scripts/<script>'s `__main__` block here, with `args` as its command line: for command
+    lines that stop before training (a config, checkpoint or file mistake), whose interpreter
+    start and imports would otherwise cost more than the check itself. Same result as
+    `run_script`: the exit code (SystemExit's), stdout and stderr."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, here = sys.argv, Path.cwd()
+    sys.argv = [str(SCRIPTS / script), *args]
+    os.chdir(cwd)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            runpy.run_path(str(SCRIPTS / script), run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+    return subprocess.CompletedProcess(sys.argv, code, stdout.getvalue(), stderr.getvalue())

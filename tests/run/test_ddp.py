@@ -159,6 +159,7 @@ def test_rnn_ddp_hand_equals_autograd_ranks_agree_and_rows_split_like_one_proces
     assert hand_ppl == pytest.approx(single_ppl, rel=1e-5)
 
 
+@pytest.mark.slow  # two DDP jobs of two processes
 def test_ddp_multirun_makes_one_dir_per_job(tmp_path):
     result = run_script(
         "train.py",

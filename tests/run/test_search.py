@@ -30,6 +30,7 @@ def trial_states(sweep_dir) -> list[str]:
     return [trial.state.name for trial in study.trials]
 
 
+@pytest.mark.slow  # two searches of three trials
 def test_study_persists_continues_and_survives_failed_trials(tmp_path):
     sweep_dir = tmp_path / "search"
     result = search(sweep_dir, "hydra.sweeper.n_trials=3")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+
+import pytest
 
 from helpers.runs import run_script
 
 
-def test_sweep_records_failures_and_summarizes(tmp_path):
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A 2 x 2 sweep whose lr=-1 jobs fail: the result, the sweep dir and the dir it ran in."""
+    tmp_path = tmp_path_factory.mktemp("sweep")
     result = run_script(
         "train.py",
         "-m",
@@ -19,8 +25,13 @@ def test_sweep_records_failures_and_summarizes(tmp_path):
         f"paths.root={tmp_path}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    return result, sweep_dir, tmp_path
+
+
+def test_sweep_records_failures_and_summarizes(sweep):
+    result, sweep_dir, tmp_path = sweep
+    assert result.returncode == 0, result.stderr[-2000:]
     job_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(job_dirs) == 4
     statuses = {}
@@ -47,21 +58,13 @@ def test_sweep_records_failures_and_summarizes(tmp_path):
     ]
 
 
-def test_summarize_cli_rereads_a_sweep_and_rejects_other_dirs(tmp_path):
-    run_script(
-        "train.py",
-        "-m",
-        "optimizer=sgd,adam",
-        "trainer.max_epochs=1",
-        f"paths.root={tmp_path}",
-        cwd=tmp_path,
-    )
-    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+def test_summarize_cli_rereads_a_sweep_and_rejects_other_dirs(sweep, tmp_path):
+    sweep_dir = shutil.copytree(sweep[1], tmp_path / "sweep")
     (sweep_dir / "summary.csv").unlink()
     result = run_script("summarize.py", str(sweep_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (sweep_dir / "summary.csv").exists()
-    assert result.stdout.count("| ok |") == 2
+    assert result.stdout.count("| ok |") == 2 and result.stdout.count("| failed |") == 2
 
     result = run_script("summarize.py", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert result.returncode == 2
