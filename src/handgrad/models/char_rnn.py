@@ -19,8 +19,9 @@ gradient check sees the same initial state in both.
 
 Metrics: `train/loss`, `val/loss` (token-weighted mean cross-entropy over the epoch), `train/ppl`,
 `val/ppl` (exp of those means; the sums are synced across processes), `perf/tokens_per_s`
-(training tokens over the seconds from the epoch's first batch start to its last batch end), and
-`grad/norm` from the base class.
+(training tokens over the seconds from the epoch's first batch start to its last batch end, less
+the seconds torch.compile spent compiling in between), and `grad/norm` and `time/compile_s` from
+the base class.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.cross_entropy import cross_entropy_grad
 from handgrad.grads.scratch_rnn import rnn_backward
 from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
+from handgrad.models.compiled import compile_seconds
 from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -228,7 +230,8 @@ class TrainingEpoch:
     sampling (detached), the token-weighted loss sums, the tokens and seconds trained so far.
 
     `perf/tokens_per_s` = tokens / seconds, the seconds counted from the first batch's start to
-    the last batch's end (after a resume: the seconds before the interrupt plus those after).
+    the last batch's end, less the seconds torch.compile spent compiling in between (after a
+    resume: the seconds before the interrupt plus those after).
     """
 
     def __init__(self):
@@ -236,13 +239,16 @@ class TrainingEpoch:
         self.cross_entropy = TokenWeightedMean()
         self.seconds = 0.0
         self._clock: float | None = None  # perf_counter() minus the seconds already counted
+        self._compile_clock = 0.0  # compile_seconds() when the clock started
 
     def start_clock(self) -> None:
         if self._clock is None:
             self._clock = time.perf_counter() - self.seconds
+            self._compile_clock = compile_seconds()
 
     def stop_clock(self) -> None:
-        self.seconds = time.perf_counter() - self._clock
+        compiling = compile_seconds() - self._compile_clock
+        self.seconds = time.perf_counter() - self._clock - compiling
 
     def tokens_per_second(self) -> float:
         return self.cross_entropy.tokens / max(self.seconds, 1e-9)
@@ -327,7 +333,7 @@ class CharRNN(HandgradModule):
 
     def loss_and_state(self, batch, state: State | None) -> tuple[torch.Tensor, State]:
         x, y = batch
-        logits, final = self(x.T, state)
+        logits, final = self.step_forward(x.T, state)
         return mean_cross_entropy(logits, y), final
 
     # --- the two backward modes: both start from self.train_state and leave it alone -----------
@@ -336,12 +342,19 @@ class CharRNN(HandgradModule):
         return loss
 
     def hand_loss_and_grads(self, batch):
-        """The forward written out (`net.trace`), then hand BPTT (`net.hand_backward`:
-        `handgrad.grads.scratch_rnn` or, for the fused cells, `handgrad.grads.stacked_rnn`)."""
         x, y = batch
-        logits, self.final_state, tape = self.net.trace(x.T, self.train_state)
-        grads = self.net.hand_backward(tape, cross_entropy_grad(logits, y.T))
-        return mean_cross_entropy(logits, y), {f"net.{name}": grad for name, grad in grads.items()}
+        loss, grads, self.final_state = self.step_hand_pass(x.T, y, self.train_state)
+        return loss, grads
+
+    def hand_pass(self, tokens: torch.Tensor, targets: torch.Tensor, state: State | None):
+        """The loss, one gradient per parameter and the final state, for tokens (T x B), targets
+        (B x T) and the initial state: the forward written out (`net.trace`), then hand BPTT
+        (`net.hand_backward`: `handgrad.grads.scratch_rnn` or, for the fused cells,
+        `handgrad.grads.stacked_rnn`)."""
+        logits, final, tape = self.net.trace(tokens, state)
+        grads = self.net.hand_backward(tape, cross_entropy_grad(logits, targets.T))
+        named = {f"net.{name}": grad for name, grad in grads.items()}
+        return mean_cross_entropy(logits, targets), named, final
 
     def reference_loss(self, batch) -> torch.Tensor:
         """The gradient check's autograd side: the training loss (through torch's fused module),

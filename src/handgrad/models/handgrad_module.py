@@ -1,11 +1,19 @@
 """What every handgrad model shares: optimizer and scheduler set-up, `backward: autograd | hand`,
-clipping.
+clipping, `compile`.
 
 With `backward: hand` the module switches Lightning to manual optimization and each training step
 is: forward and hand-derived gradients under `torch.no_grad()` (subclasses implement
 `hand_loss_and_grads`), gradients written into `.grad`, clipping, optimizer step. Clipping runs in
 `on_before_optimizer_step`, which Lightning calls in both modes, so `clip_grad_norm` means the same
 thing whichever backward trains.
+
+With `compile: true` the math a training step runs goes through torch.compile (`models/compiled.py`,
+with its eager fallback): in autograd mode the forward (`step_forward`, which the training and
+validation steps call; `self(...)`, as callbacks and text generation call it, stays eager), in
+hand mode the hand forward and backward (`step_hand_pass`). The compiled functions are the
+model's own methods on its own parameters, so checkpoints are the same either way. The seconds
+spent compiling are logged as `time/compile_s` at every training epoch's end (the total since the
+fit started).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import lightning as L
 import torch
 
 from handgrad.errors import require
+from handgrad.models.compiled import compile_seconds, compiled_if
 from handgrad.optim.param_groups import param_groups
 
 BACKWARDS = ("autograd", "hand")
@@ -33,6 +42,7 @@ class HandgradModule(L.LightningModule):
         clip_grad_norm: float | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         scheduler_monitor: str | None = None,
+        compile: bool = False,
     ):
         super().__init__()
         require(backward in BACKWARDS, f"model.backward={backward!r} is not one of autograd, hand")
@@ -46,7 +56,12 @@ class HandgradModule(L.LightningModule):
         self.clip_grad_norm = clip_grad_norm
         self.scheduler_factory = scheduler
         self.scheduler_monitor = scheduler_monitor
+        require(isinstance(compile, bool), f"model.compile={compile!r} must be true or false")
         self.automatic_optimization = backward == "autograd"
+        self.compile_enabled = compile
+        self.step_forward = compiled_if(compile and backward == "autograd", self.forward)
+        self.step_hand_pass = compiled_if(compile and backward == "hand", self.hand_pass)
+        self.compile_seconds_at_start = 0.0
 
     # --- what subclasses provide -------------------------------------------------------------
     def training_loss(self, batch) -> torch.Tensor:
@@ -55,6 +70,11 @@ class HandgradModule(L.LightningModule):
 
     def hand_loss_and_grads(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The same loss and one hand-derived gradient per named parameter (hand mode)."""
+        raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
+
+    def hand_pass(self, *tensors):
+        """The hand forward and backward as a function of tensors only (what `compile: true`
+        compiles in hand mode): `hand_loss_and_grads` unpacks the batch and calls it."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
 
     def reference_loss(self, batch) -> torch.Tensor:
@@ -111,6 +131,9 @@ class HandgradModule(L.LightningModule):
         """
         return (self.global_step + 1) % self.trainer.log_every_n_steps == 0
 
+    def on_fit_start(self) -> None:
+        self.compile_seconds_at_start = compile_seconds()
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.clip_grad_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
@@ -142,9 +165,13 @@ class HandgradModule(L.LightningModule):
         """
 
     def on_train_epoch_end(self) -> None:
-        """Step the scheduler once per epoch (it holds the checkpoint's lr state; Lightning saves
-        it). A plateau scheduler steps on the monitored metric of the latest validation, and an
-        epoch before the first validation leaves the learning rate alone."""
+        """Log `time/compile_s` (with `compile: true`) and step the scheduler once per epoch (it
+        holds the checkpoint's lr state; Lightning saves it). A plateau scheduler steps on the
+        monitored metric of the latest validation, and an epoch before the first validation
+        leaves the learning rate alone."""
+        if self.compile_enabled:
+            seconds = compile_seconds() - self.compile_seconds_at_start
+            self.log("time/compile_s", seconds, sync_dist=True, reduce_fx="max")
         if self.scheduler_factory is None:
             return
         scheduler = self.lr_schedulers()

@@ -23,9 +23,8 @@ class LinearRegression(RegressionModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.w + self.b
 
-    def hand_loss_and_grads(self, batch):
-        """dL/dw = X^T G and dL/db = sum_n G[n], with G = dL/dY from the MSE."""
-        x, y = batch
+    def hand_pass(self, x: torch.Tensor, y: torch.Tensor):
+        """The loss and dL/dw = X^T G, dL/db = sum_n G[n], with G = dL/dY from the MSE."""
         pred = self(x)
         grad_w, grad_b, _ = linear_backward(x, self.w, self.loss_grad(pred, y))
         return self.loss(pred, y), {"w": grad_w, "b": grad_b}

@@ -62,9 +62,8 @@ class MLP(RegressionModule):
             layer_inputs.append(ACTIVATIONS[name](layer(layer_inputs[-1])))
         return layer_inputs
 
-    def hand_loss_and_grads(self, batch):
+    def hand_pass(self, x: torch.Tensor, y: torch.Tensor):
         """Loss and dL/dW_l, dL/db_l for every layer from `grads.mlp.mlp_backward`."""
-        x, y = batch
         layer_inputs = self.trace(x)
         pred = layer_inputs[-1]
         weights = [layer.weight for layer in self.layers]

@@ -82,13 +82,15 @@ def start_line(run_dir: Path, ckpt_path: str | None, checkpoint: dict | None) ->
 
 
 def closing_block(results: dict, run_dir: Path, tensorboard: bool) -> str:
-    """The lines a finished run ends with: status and time, each checkpoint with its metrics (the
-    `train/` and `val/` ones; metrics.json holds them all), linear regression's learned
-    parameters, and the TensorBoard command when the run logged to TensorBoard. Numbers are those
-    of `results` (metrics.json)."""
+    """The lines a finished run ends with: status and time (with `model.compile=true`, the part of
+    it spent compiling), each checkpoint with its metrics (the `train/` and `val/` ones;
+    metrics.json holds them all), linear regression's learned parameters, and the TensorBoard
+    command when the run logged to TensorBoard. Numbers are those of `results` (metrics.json)."""
+    compiling = results.get("last/time/compile_s")
+    of_which = "" if compiling is None else f", of which compiling {compiling:.1f} s"
     lines = [
         f"status {results['status']} in {results['time/wall_s']:.1f} s "
-        f"(fit {results['time/fit_s']:.1f} s)"
+        f"(fit {results['time/fit_s']:.1f} s{of_which})"
     ]
     for source in SOURCES:
         entry = results["checkpoints"].get(source)

@@ -14,6 +14,9 @@ metrics.json:
      "learned": {"w": 1.46, "b": 1.59},   # linear regression: the weights training ended with
      "time/fit_s": 0.52, "time/wall_s": 0.71}
 
+With `model.compile=true`, `last/time/compile_s` is the seconds torch.compile spent compiling
+during the fit (logged at each training epoch's end; part of `time/fit_s`).
+
 A failed run writes `status: failed` and a one-line `error` instead (and what it knows about its
 checkpoints).
 """

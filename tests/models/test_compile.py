@@ -1,0 +1,165 @@
+"""model.compile: compiled training matches eager training, the compile seconds are their own
+metric, checkpoints are the same in both, and a compiler failure falls back to eager.
+
+Compiling even a tiny model takes seconds (Inductor's on-disk cache makes later runs with the same
+shapes cheaper), so the default suite compiles one tiny char-RNN run in hand mode and shares it;
+the other models and modes are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch._dynamo.utils import counters
+from torch._inductor.exc import InvalidCxxCompiler
+
+from handgrad.errors import ConfigError
+from handgrad.generate import main as generate_main
+from handgrad.models.char_rnn import CharRNN
+from handgrad.models.linear import LinearRegression
+from handgrad.run.checkpoint_reading import load_checkpoint
+from handgrad.run.console import closing_block
+from handgrad.run.task import train
+from helpers.runs import SHARED_DATA, compose_config
+
+TINY_RNN = [
+    "model=rnn", "model.cell=scratch", "model.hidden_size=16", "model.dropout=0",
+    f"data.path={SHARED_DATA / 'timemachine.txt'}", "data.max_tokens=1000", "data.batch_size=8",
+    "data.num_steps=8", "data.sampling=sequential", "trainer.max_time=null",
+    "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "callbacks.early_stopping=null",
+    "callbacks.text_sample=null", "callbacks.progress_bar.refresh_rate=0", "device=cpu",
+]  # fmt: skip
+TINY_REGRESSION = [
+    "data.n_samples=40", "data.batch_size=8", "trainer.max_epochs=2",
+    "trainer.log_every_n_steps=1", "callbacks.progress_bar.refresh_rate=0", "device=cpu",
+]  # fmt: skip
+
+
+def graphs_compiled() -> int:
+    """How many graphs TorchDynamo has compiled in this process (each compile and recompile)."""
+    return counters["stats"]["unique_graphs"]
+
+
+def curves(run_dir) -> dict[str, list[float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss", "val/loss")}
+
+
+def assert_same_losses(eager_dir, compiled_dir) -> None:
+    """Every logged train and val loss agrees to float32 round-off."""
+    eager, compiled = curves(eager_dir), curves(compiled_dir)
+    assert len(eager["train/loss"]) >= 2
+    for tag in eager:
+        assert compiled[tag] == pytest.approx(eager[tag], rel=1e-5), tag
+
+
+def metrics(run_dir) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rnn_runs(tmp_path_factory):
+    """The tiny scratch char-RNN in hand mode, eager and compiled (with the graphs it compiled)."""
+    root = tmp_path_factory.mktemp("compile")
+    train(compose_config([*TINY_RNN, "model.backward=hand"], root / "eager"))
+    before = graphs_compiled()
+    train(compose_config([*TINY_RNN, "model.backward=hand", "model.compile=true"], root / "on"))
+    return {"eager": root / "eager", "compiled": root / "on", "graphs": graphs_compiled() - before}
+
+
+def test_compiled_hand_bptt_trains_as_eager_does_with_two_graphs(rnn_runs):
+    assert_same_losses(rnn_runs["eager"], rnn_runs["compiled"])
+    # One graph for an epoch's first batch (no carried state: zeros), one for the carried state;
+    # 2 epochs of 14 batches compile nothing more (no recompile per batch or per epoch).
+    assert rnn_runs["graphs"] == 2
+
+
+def test_compile_seconds_are_their_own_metric(rnn_runs):
+    compiled, eager = metrics(rnn_runs["compiled"]), metrics(rnn_runs["eager"])
+    assert compiled["last/time/compile_s"] > 0
+    assert "last/time/compile_s" not in eager
+    events = EventAccumulator(str(rnn_runs["compiled"]))
+    events.Reload()
+    points = events.Scalars("time/compile_s")
+    assert len(points) == 2 and points[-1].value == pytest.approx(compiled["last/time/compile_s"])
+    assert compiled["last/perf/tokens_per_s"] > 0
+    status = closing_block(compiled, rnn_runs["compiled"], tensorboard=True).splitlines()[0]
+    assert status.endswith(f", of which compiling {compiled['last/time/compile_s']:.1f} s)")
+    assert "compiling" not in closing_block(eager, rnn_runs["eager"], tensorboard=True)
+
+
+def test_checkpoints_are_the_same_and_resume_across_compile_settings(rnn_runs, tmp_path):
+    """No `_orig_mod.` keys: a compiled run's checkpoint resumes uncompiled and the other way
+    round, and generate.py reads it."""
+    keys = {}
+    for name in ("eager", "compiled"):
+        path = rnn_runs[name] / "checkpoints" / "last.ckpt"
+        keys[name] = list(load_checkpoint(path, ("state_dict",))["state_dict"])
+    assert keys["compiled"] == keys["eager"]
+    assert all("_orig_mod" not in key for key in keys["compiled"])
+    steps = metrics(rnn_runs["eager"])["checkpoints"]["last"]["step"]  # 2 epochs
+    for source, compile_now in (("compiled", "false"), ("eager", "true")):
+        ckpt = rnn_runs[source] / "checkpoints" / "last.ckpt"
+        overrides = [*TINY_RNN, "model.backward=hand", f"model.compile={compile_now}"]
+        overrides += [f"ckpt_path={ckpt}", "trainer.max_epochs=3"]
+        train(compose_config(overrides, tmp_path / source))
+        assert metrics(tmp_path / source)["checkpoints"]["last"]["step"] == steps * 3 // 2
+    ckpt = rnn_runs["compiled"] / "checkpoints" / "last.ckpt"
+    text = generate_main([f"ckpt={ckpt}", "prefix=time ", "num_chars=10"])
+    assert text.startswith("time ") and len(text) == len("time ") + 10
+
+
+def test_a_compiler_failure_falls_back_to_eager_with_one_warning(monkeypatch, caplog, tmp_path):
+    """Inductor without a working C++ compiler: one warning line, and training ends as eager."""
+
+    def no_compiler(*args, **kwargs):
+        raise InvalidCxxCompiler()
+
+    monkeypatch.setattr("torch._inductor.compile_fx.compile_fx", no_compiler)
+    overrides = [*TINY_REGRESSION, "model.backward=hand"]
+    train(compose_config(overrides, tmp_path / "eager"))
+    with caplog.at_level(logging.WARNING):
+        train(compose_config([*overrides, "model.compile=true"], tmp_path / "on"))
+    cxx = torch._inductor.config.cpp.cxx
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [
+        "model.compile: compiling LinearRegression.hand_pass failed (InvalidCxxCompiler: "
+        f"No working C++ compiler found in torch._inductor.config.cpp.cxx: {cxx}); it runs eagerly"
+    ]
+    assert metrics(tmp_path / "on")["status"] == "ok"
+    assert_same_losses(tmp_path / "eager", tmp_path / "on")
+
+
+@pytest.mark.parametrize("model", [CharRNN, LinearRegression])
+def test_compile_must_be_a_bool(model):
+    with pytest.raises(ConfigError, match=r"^model.compile='maybe' must be true or false$"):
+        model(**({"vocab_size": 28} if model is CharRNN else {}), compile="maybe")
+
+
+SLOW_CASES = {
+    "linear-autograd": ["model=linear", *TINY_REGRESSION],
+    "mlp-hand": ["model=mlp", "model.hidden=[8]", "model.backward=hand", *TINY_REGRESSION],
+    "mlp-autograd": ["model=mlp", "model.hidden=[8]", *TINY_REGRESSION],
+    "lstm-hand": [*TINY_RNN, "model.cell=lstm", "model.num_layers=2", "model.backward=hand"],
+    "lstm-autograd": [*TINY_RNN, "model.cell=lstm", "model.num_layers=2"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SLOW_CASES)
+def test_compiled_training_matches_eager(case, tmp_path):
+    overrides = SLOW_CASES[case]
+    train(compose_config(overrides, tmp_path / "eager"))
+    before = graphs_compiled()
+    train(compose_config([*overrides, "model.compile=true"], tmp_path / "on"))
+    assert_same_losses(tmp_path / "eager", tmp_path / "on")
+    assert metrics(tmp_path / "on")["last/time/compile_s"] > 0
+    # A handful of graphs: the training step's (with and without a carried state; autograd mode
+    # adds validation's, in eval mode without gradients, and a last short batch's), never one per
+    # batch or epoch.
+    assert 1 <= graphs_compiled() - before <= 6
