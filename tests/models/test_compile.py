@@ -13,18 +13,20 @@ import logging
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch._dynamo.utils import counters
 from torch._inductor.exc import InvalidCxxCompiler
 
 from handgrad.errors import ConfigError
 from handgrad.generate import main as generate_main
+from handgrad.gradcheck import gradcheck
 from handgrad.models.char_rnn import CharRNN
 from handgrad.models.linear import LinearRegression
 from handgrad.run.checkpoint_reading import load_checkpoint
 from handgrad.run.console import closing_block
 from handgrad.run.task import train
-from helpers.runs import SHARED_DATA, compose_config
+from helpers.runs import CONF, SHARED_DATA, compose_config
 
 TINY_RNN = [
     "model=rnn", "model.cell=scratch", "model.hidden_size=16", "model.dropout=0",
@@ -163,3 +165,15 @@ def test_compiled_training_matches_eager(case, tmp_path):
     # adds validation's, in eval mode without gradients, and a last short batch's), never one per
     # batch or epoch.
     assert 1 <= graphs_compiled() - before <= 6
+
+
+@pytest.mark.slow
+def test_gradcheck_checks_the_compiled_hand_bptt_in_float64(capsys):
+    """With model.compile=true the gradient check runs what training would: in hand mode the
+    compiled hand BPTT (compiled again for float64), against eager autograd."""
+    overrides = [*TINY_RNN, "model.init_std=0.3", "model.backward=hand", "model.compile=true"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="gradcheck", overrides=overrides)
+    before = graphs_compiled()
+    assert gradcheck(cfg), capsys.readouterr().out
+    assert graphs_compiled() > before

@@ -120,6 +120,7 @@ CASES = [
     Case("unknown-activation", TRAIN, ["model=mlp", "model.activation=swish"], "model.activation='swish' is not one of", slow=True),
     Case("zero-width-layer", TRAIN, ["model=mlp", "model.hidden=[0]"], "model.hidden=[0] must be a list of layer widths >= 1", slow=True),
     Case("unknown-reduction", TRAIN, ["model.reduction=median"], "model.reduction='median' is not one of mean, sum", slow=True),
+    Case("compile-not-a-bool", TRAIN, ["model.compile=maybe"], "model.compile='maybe' must be true or false", slow=True),
     Case("val-fraction-out-of-range", TRAIN, ["data.val_fraction=1.5"], "data.val_fraction=1.5 must be in [0, 1)", slow=True),
     Case("gradcheck-bad-dtype", "gradcheck.py", ["model=mlp", "gradcheck.dtype=float16"], "gradcheck.dtype='float16' is not one of float64, float32", slow=True),
 ]  # fmt: skip
