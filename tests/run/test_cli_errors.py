@@ -55,6 +55,7 @@ CASES = [
     Case("misspelled-key", TRAIN, ["trainer.max_epoch=3"], "did you mean trainer.max_epochs?"),
     Case("wrong-key-in-group", TRAIN, ["optimizer.learning_rate=0.1"], "(optimizer has lr, momentum"),
     Case("malformed-override", TRAIN, ["model.hidden=[1,2"], "cannot read the override 'model.hidden=[1,2'"),
+    Case("path-of-a-sweep-job", TRAIN, ["ckpt_path=m/0_optimizer=sgd,trainer.max_epochs=1/last.ckpt"], "quote values holding spaces, brackets, commas or = (a sweep job's dir does): key='value', in a shell \"key='value'\""),
     Case("override-without-value", TRAIN, ["trainer.max_epochs"], "missing EQUAL"),
     Case("sweep-without-m", TRAIN, ["optimizer=sgd,adam"], "a comma-separated value is a sweep; add -m"),
     Case("bad-option-in-sweep", TRAIN, ["-m", "model=linear,nope"], "model=nope is not a model option"),

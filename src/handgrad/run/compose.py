@@ -116,7 +116,8 @@ def _parse(override: str):
         )
         raise ConfigError(
             f"cannot read the override {override!r} ({reason}); write key=value, "
-            f"quote values holding spaces or brackets, see {GRAMMAR}"
+            "quote values holding spaces, brackets, commas or = (a sweep job's dir does): "
+            f"key='value', in a shell \"key='value'\"; see {GRAMMAR}"
         ) from exc
 
 
