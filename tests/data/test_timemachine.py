@@ -6,15 +6,14 @@ from __future__ import annotations
 import hashlib
 import io
 import string
-import sys
 import time
-from types import ModuleType
 
 import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
 
+from benchmarks.d2l_trainer import D2LUnavailable, import_d2l
 from handgrad.data import download
 from handgrad.data.timemachine import TimeMachineDataModule
 from handgrad.data.token_windows import epoch_generator, random_plan, sequential_plan
@@ -424,39 +423,17 @@ def test_config_composes_and_root_follows_handgrad_data(tmp_path, monkeypatch):
 # --- parity with d2l 1.0.3 (`make setup` installs it) ---------------------------------------------
 
 
-def torchvision_stand_in() -> ModuleType | None:
-    """None when torchvision imports; else an empty module named torchvision (with an empty
-    `transforms`) for d2l.torch to import.
-
-    d2l.torch imports torchvision at module level but uses it only for its image datasets
-    (FashionMNIST, ...), never for The Time Machine. PyPI's torchvision wheels for torch 2.13 are
-    CUDA builds, which do not load beside the CPU torch ("operator torchvision::nms does not
-    exist"). The stand-in has no attributes, so any use of it would fail: the parity cannot lean
-    on it.
-    """
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        stand_in = ModuleType("torchvision")
-        stand_in.transforms = ModuleType("torchvision.transforms")
-        return stand_in
-    return None
-
-
 @pytest.fixture(scope="module")
 def d2l_book():
     """d2l 1.0.3's `TimeMachine(batch_size=32, num_steps=35)` read from the book in shared data;
     a skip naming the reason where d2l.torch does not import."""
     if not BOOK.is_file():
         pytest.skip(f"the real text is not at {BOOK}")
+    try:
+        d2l = import_d2l()  # with a stand-in for a torchvision that does not load (see there)
+    except D2LUnavailable as exc:  # not installed, or a module it imports is missing or broken
+        pytest.skip(str(exc))
     with pytest.MonkeyPatch.context() as patch:
-        stand_in = torchvision_stand_in()
-        if stand_in is not None:
-            patch.setitem(sys.modules, "torchvision", stand_in)
-        try:
-            from d2l import torch as d2l
-        except Exception as exc:  # not installed, or a module it imports is missing or broken
-            pytest.skip(f"d2l.torch does not import here ({type(exc).__name__}: {exc})")
         patch.setattr(d2l.TimeMachine, "_download", lambda self: BOOK.read_text())
         return d2l.TimeMachine(batch_size=32, num_steps=35)
 
