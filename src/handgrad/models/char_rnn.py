@@ -27,6 +27,7 @@ the base class.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -173,12 +174,19 @@ class FusedRNN(nn.Module):
             saved.append(kept)
         return torch.stack(outputs), saved, state
 
+    def zero_state(self, batch_size: int) -> State:
+        """torch's zero state: h (layers x B x H), or (h, c) for the LSTM."""
+        rnn = self.rnn
+        parts = tuple(
+            self.head.weight.new_zeros(rnn.num_layers, batch_size, rnn.hidden_size)
+            for _ in range(self.time_step.state_size)
+        )
+        return parts if len(parts) > 1 else parts[0]
+
     def layer_starts(self, state: State | None, batch_size: int) -> list[tuple]:
         """torch's state (each part layers x B x H; None: zeros) as one tuple per layer."""
         if state is None:
-            rnn = self.rnn
-            zeros = self.head.weight.new_zeros(rnn.num_layers, batch_size, rnn.hidden_size)
-            state = (zeros,) * self.time_step.state_size
+            state = self.zero_state(batch_size)
         return list(zip(*(state if isinstance(state, tuple) else (state,)), strict=True))
 
     def dropout_is_on(self) -> bool:
@@ -331,19 +339,31 @@ class CharRNN(HandgradModule):
         """Logits (T x B x V) and the final state for tokens (T x B)."""
         return self.net(tokens, state)
 
-    def loss_and_state(self, batch, state: State | None) -> tuple[torch.Tensor, State]:
+    def loss_and_state(
+        self, batch, state: State | None, forward: Callable | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """The batch's mean cross-entropy and final state from `state`, through `forward` (the
+        eager module by default; the training step passes `training_forward`)."""
         x, y = batch
-        logits, final = self.step_forward(x.T, state)
+        logits, final = (forward or self)(x.T, state)
         return mean_cross_entropy(logits, y), final
 
     # --- the two backward modes: both start from self.train_state and leave it alone -----------
+    def start_state(self, batch_size: int) -> State:
+        """The state the next training batch starts from: the carried one, else zeros, written
+        out rather than None, so a compiled training step sees the same kind of input at every
+        batch (one graph, not one for an epoch's first batch and one for the others)."""
+        return self.net.zero_state(batch_size) if self.train_state is None else self.train_state
+
     def training_loss(self, batch) -> torch.Tensor:
-        loss, self.final_state = self.loss_and_state(batch, self.train_state)
+        start = self.start_state(batch[0].shape[0])
+        loss, self.final_state = self.loss_and_state(batch, start, self.training_forward)
         return loss
 
     def hand_loss_and_grads(self, batch):
         x, y = batch
-        loss, grads, self.final_state = self.step_hand_pass(x.T, y, self.train_state)
+        start = self.start_state(x.shape[0])
+        loss, grads, self.final_state = self.training_hand_pass(x.T, y, start)
         return loss, grads
 
     def hand_pass(self, tokens: torch.Tensor, targets: torch.Tensor, state: State | None):
@@ -363,7 +383,7 @@ class CharRNN(HandgradModule):
         if not (isinstance(self.net, FusedRNN) and self.net.dropout_is_on()):
             return self.training_loss(batch)
         x, y = batch
-        logits, _, _ = self.net.trace(x.T, self.train_state)
+        logits, _, _ = self.net.trace(x.T, self.start_state(x.shape[0]))
         return mean_cross_entropy(logits, y)
 
     # --- training and validation loops ---------------------------------------------------------

@@ -1,10 +1,12 @@
 """`model.compile`: a function run through torch.compile, or eagerly when compiling fails.
 
 torch.compile is lazy: `CompiledFunction` compiles on its first call (TorchDynamo traces the
-Python function into a graph, TorchInductor generates C++ for it; a new input shape, dtype or grad
-mode compiles again). Inductor keeps what it generates in an on-disk cache (its FX graph cache,
-in `$TORCHINDUCTOR_CACHE_DIR`, by default `<tmp>/torchinductor_<user>`), so a later run with the
-same shapes skips most of the code generation; the tracing is done again in every process.
+Python function into a graph, TorchInductor generates C++ for it). Graphs are compiled for fixed
+shapes (`dynamic=False`): a call with a new input shape (a last, shorter batch), dtype or grad mode
+compiles one more graph, and each is reused for every later call that matches it. Inductor keeps
+what it generates in an on-disk cache (its FX graph cache, in `$TORCHINDUCTOR_CACHE_DIR`, by
+default `<tmp>/torchinductor_<user>`), so a later run with the same shapes skips most of the code
+generation; the tracing is done again in every process.
 
 When compiling fails (no C compiler, an operator the compiler cannot handle, a Python version
 torch.compile does not support, ...), one warning line names the function and the error, and the
@@ -24,28 +26,31 @@ log = logging.getLogger(__name__)
 
 
 class CompiledFunction:
-    """`fn` through `torch.compile(fn)`, made on the first call; `fn` itself once that failed.
+    """`fn` through `torch.compile(fn, dynamic=False)`, made on the first call; `fn` itself once
+    compiling failed.
 
     What counts as a compile failure: torch.compile refusing the platform (a RuntimeError when it
     is called) and any TorchDynamoException from a call (the compiler's errors arrive as these,
     e.g. BackendCompilerFailed). An error the compiled code raises while it runs is not one.
     """
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, dynamo_config: dict | None = None):
         self.eager = fn
+        self.dynamo_config = dynamo_config or {}  # torch._dynamo.config settings while compiling
         self.compiled: Callable | None = None
         self.failed = False
 
     def __call__(self, *args):
         if self.compiled is None and not self.failed:
             try:
-                self.compiled = torch.compile(self.eager)
+                self.compiled = torch.compile(self.eager, dynamic=False)
             except RuntimeError as exc:
                 self.fall_back(exc)
         if self.failed:
             return self.eager(*args)
         try:
-            return self.compiled(*args)
+            with torch._dynamo.config.patch(**self.dynamo_config):
+                return self.compiled(*args)
         except TorchDynamoException as exc:
             self.fall_back(exc)
             return self.eager(*args)
@@ -64,9 +69,10 @@ class CompiledFunction:
         )
 
 
-def compiled_if(enabled: bool, fn: Callable) -> Callable:
-    """`fn` through torch.compile (`CompiledFunction`) when `enabled`, else `fn` itself."""
-    return CompiledFunction(fn) if enabled else fn
+def compiled_if(enabled: bool, fn: Callable, **dynamo_config) -> Callable:
+    """`fn` through torch.compile (`CompiledFunction`, compiling with these torch._dynamo.config
+    settings) when `enabled`, else `fn` itself."""
+    return CompiledFunction(fn, dynamo_config) if enabled else fn
 
 
 def compile_seconds() -> float:

@@ -8,12 +8,12 @@ is: forward and hand-derived gradients under `torch.no_grad()` (subclasses imple
 thing whichever backward trains.
 
 With `compile: true` the math a training step runs goes through torch.compile (`models/compiled.py`,
-with its eager fallback): in autograd mode the forward (`step_forward`, which the training and
-validation steps call; `self(...)`, as callbacks and text generation call it, stays eager), in
-hand mode the hand forward and backward (`step_hand_pass`). The compiled functions are the
-model's own methods on its own parameters, so checkpoints are the same either way. The seconds
-spent compiling are logged as `time/compile_s` at every training epoch's end (the total since the
-fit started).
+with its eager fallback): in autograd mode the forward (`training_forward`), in hand mode the hand
+forward and backward (`training_hand_pass`). Validation, callbacks and text generation call the
+eager `self(...)`: they run in eval mode without gradients, on other shapes, and would each
+compile graphs of their own. The compiled functions are the model's own methods on its own
+parameters, so checkpoints are the same either way. The seconds spent compiling are logged as
+`time/compile_s` at every training epoch's end (the total since the fit started).
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ class HandgradModule(L.LightningModule):
         require(isinstance(compile, bool), f"model.compile={compile!r} must be true or false")
         self.automatic_optimization = backward == "autograd"
         self.compile_enabled = compile
-        self.step_forward = compiled_if(compile and backward == "autograd", self.forward)
-        self.step_hand_pass = compiled_if(compile and backward == "hand", self.hand_pass)
+        self.training_forward = compiled_if(compile and backward == "autograd", self.forward)
+        # allow_rnn: a hand pass reads torch's RNN / GRU / LSTM weights (it never calls the fused
+        # module); without it Dynamo splits the graph at every touch of such a module.
+        self.training_hand_pass = compiled_if(
+            compile and backward == "hand", self.hand_pass, allow_rnn=True
+        )
         self.compile_seconds_at_start = 0.0
 
     # --- what subclasses provide -------------------------------------------------------------

@@ -36,10 +36,10 @@ class RegressionModule(HandgradModule):
 
     def training_loss(self, batch) -> torch.Tensor:
         x, y = batch
-        return self.loss(self.step_forward(x), y)
+        return self.loss(self.training_forward(x), y)
 
     def hand_loss_and_grads(self, batch):
-        return self.step_hand_pass(*batch)
+        return self.training_hand_pass(*batch)
 
     def training_step(self, batch, batch_idx):
         logging_step = self.is_logging_step()  # asked before hand mode steps the optimizer
@@ -53,7 +53,7 @@ class RegressionModule(HandgradModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        pred = self.step_forward(x)
+        pred = self(x)
         loss = self.loss(pred, y)
         # sync_dist: under DDP the epoch's val/loss is the batch-size-weighted mean over all ranks
         # (monitored by checkpointing and early stopping, which must decide alike on every rank).
