@@ -74,6 +74,7 @@ def rnn_runs(tmp_path_factory):
     return {"eager": root / "eager", "compiled": root / "on", "graphs": graphs_compiled() - before}
 
 
+@pytest.mark.slow  # the module's compile: ~30 s with an empty cache (a fresh CI machine)
 def test_compiled_hand_bptt_trains_as_eager_does_in_one_graph(rnn_runs):
     assert_same_losses(rnn_runs["eager"], rnn_runs["compiled"])
     # An epoch's first batch starts from zeros, the others from the carried state: one graph
@@ -81,6 +82,7 @@ def test_compiled_hand_bptt_trains_as_eager_does_in_one_graph(rnn_runs):
     assert rnn_runs["graphs"] == 1
 
 
+@pytest.mark.slow
 def test_compile_seconds_are_their_own_metric(rnn_runs):
     compiled, eager = metrics(rnn_runs["compiled"]), metrics(rnn_runs["eager"])
     assert compiled["last/time/compile_s"] > 0
@@ -95,6 +97,7 @@ def test_compile_seconds_are_their_own_metric(rnn_runs):
     assert "compiling" not in closing_block(eager, rnn_runs["eager"], tensorboard=True)
 
 
+@pytest.mark.slow
 def test_checkpoints_are_the_same_and_resume_across_compile_settings(rnn_runs, tmp_path):
     """No `_orig_mod.` keys: a compiled run's checkpoint resumes uncompiled and the other way
     round, and generate.py reads it."""
