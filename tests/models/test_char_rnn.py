@@ -386,6 +386,26 @@ def test_hand_and_autograd_runs_from_one_seed_have_the_same_curves(tmp_path):
         assert hand[tag] == pytest.approx(autograd[tag], rel=1e-5), tag
 
 
+def test_bf16_mixed_precision_trains_both_modes_alike_on_float32_weights(tmp_path):
+    """device=cpu_bf16: the hand BPTT follows autocast (bfloat16 products, float32 weights), and
+    agrees with autograd's mixed-precision step to bfloat16's precision."""
+    curves = {}
+    for mode, device in (("hand", "cpu_bf16"), ("autograd", "cpu_bf16"), ("hand", "cpu")):
+        run_dir = tmp_path / f"{mode}-{device}"
+        overrides = [*SMALL_LSTM_RUN, "model.dropout=0", f"model.backward={mode}"]
+        train(compose_config([*overrides, f"device={device}"], run_dir))
+        curves[mode, device] = epoch_curves(run_dir)
+        weights = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+        assert {t.dtype for t in weights["state_dict"].values()} == {torch.float32}
+    hand, autograd = curves["hand", "cpu_bf16"], curves["autograd", "cpu_bf16"]
+    assert hand["train/loss"][-1] < hand["train/loss"][0] - 0.2
+    for tag in hand:
+        assert hand[tag] == pytest.approx(autograd[tag], rel=2e-3), tag
+    in_float32 = curves["hand", "cpu"]["train/loss"]
+    assert hand["train/loss"] != in_float32  # the products did run in bfloat16
+    assert hand["train/loss"] == pytest.approx(in_float32, rel=2e-2)
+
+
 def test_gradcheck_callback_in_hand_mode_with_dropout(tmp_path):
     """The callback checks the LSTM's hand gradients (dropout masks included) during training."""
     overrides = [*SMALL_LSTM_RUN, "model.backward=hand", "trainer.max_epochs=1"]

@@ -191,6 +191,7 @@ def test_ddp_multirun_makes_one_dir_per_job(tmp_path):
     ("device", "expected"),
     [
         ("ddp", {"accelerator": "auto", "devices": 2, "strategy": "ddp_fork"}),
+        ("cpu_bf16", {"accelerator": "cpu", "devices": 1, "precision": "bf16-mixed"}),
         ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "32-true"}),
         ("gpu_bf16", {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}),
         (

@@ -112,6 +112,11 @@ class HandgradModule(L.LightningModule):
         itself (`mean_across_ranks`: one all-reduce of all gradients flattened into one vector)
         before clipping and stepping. Every rank then clips the same gradient and takes the same
         step, and the replicas stay identical.
+
+        In mixed precision (`trainer.precision=bf16-mixed`, e.g. `device=cpu_bf16`) the hand
+        forward and backward run under the autocast Lightning opens around the step: the matrix
+        products in bfloat16, as in autograd mode. Their gradients then come in bfloat16 and are
+        cast to the parameters' float32 (the master weights the optimizer updates).
         """
         if self.automatic_optimization:
             return self.training_loss(batch)
@@ -121,7 +126,7 @@ class HandgradModule(L.LightningModule):
         if self.trainer.world_size > 1:
             grads = mean_across_ranks(grads)
         for name, param in self.named_parameters():
-            param.grad = grads[name]
+            param.grad = grads[name].to(param.dtype)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return loss
