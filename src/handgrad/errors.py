@@ -63,6 +63,11 @@ def find_user_error(exc: BaseException) -> HandgradError | None:
     return next((e for e in exception_chain(exc) if isinstance(e, HandgradError)), None)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message ("" when it has none)."""
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
 def exit_for_user_error(exc: BaseException) -> None:
     """Print a user mistake as one line and exit 2; re-raise anything else (a bug: keep the trace).
 

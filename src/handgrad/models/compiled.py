@@ -22,6 +22,8 @@ import torch
 from torch._dynamo.exc import TorchDynamoException
 from torch._dynamo.utils import calculate_time_spent
 
+from handgrad.errors import first_line
+
 log = logging.getLogger(__name__)
 
 
@@ -60,12 +62,11 @@ class CompiledFunction:
         error (a backend's error arrives wrapped, as `inner_exception`)."""
         self.failed = True
         cause = getattr(exc, "inner_exception", None) or exc
-        first_line = (str(cause).strip().splitlines() or [""])[0]
         log.warning(
             "model.compile: compiling %s failed (%s: %s); it runs eagerly",
             self.eager.__qualname__,
             type(cause).__name__,
-            first_line,
+            first_line(cause),
         )
 
 

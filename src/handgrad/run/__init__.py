@@ -4,5 +4,6 @@ compose (command line -> config), checks (config values), build (config -> parts
 training run), results (metrics.json, HParams), console (what a run prints), progress (bar or
 epoch lines), run_dir (a failed write, an unused run dir), resume, interrupts (Ctrl-C/SIGTERM),
 divergence (non-finite loss), checkpoint_reading (safe loading), checkpoint_writing (atomic saves,
-RNG state), search (Optuna trials), sweep_summary (a sweep's table).
+RNG state), atomic_write (a file replaced whole or not at all), search (Optuna trials),
+sweep_summary (a sweep's table).
 """

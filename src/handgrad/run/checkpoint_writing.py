@@ -4,7 +4,6 @@ states every checkpoint carries for resume."""
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from handgrad.data.resume_position import epoch_batches_done
 from handgrad.errors import is_number, require
+from handgrad.run.atomic_write import replaced_atomically
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with temp.open("wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+        with replaced_atomically(Path(path)) as handle:
+            torch.save(checkpoint, handle)
 
 
 class LastCheckpoint(Checkpoint):

@@ -20,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from handgrad.errors import ConfigError
+from handgrad.errors import ConfigError, first_line
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"
@@ -135,7 +135,7 @@ def _missing_option(exc: MissingConfigException) -> ConfigError:
     """`model=nope` -> 'model=nope is not a model; choose one of linear, mlp, rnn'."""
     group, _, option = (exc.missing_cfg_file or "").rpartition("/")
     if not group or not exc.options:
-        return ConfigError(_first_line(exc))
+        return ConfigError(first_line(exc) or type(exc).__name__)
     return ConfigError(
         f"{group}={option} is not {a_or_an(group)} {group} option; "
         f"choose one of {', '.join(exc.options)}"
@@ -145,7 +145,7 @@ def _missing_option(exc: MissingConfigException) -> ConfigError:
 def _composition_error(
     config_dir: Path, config_name: str, overrides: list[str], exc: Exception
 ) -> ConfigError:
-    message = _first_line(exc)
+    message = first_line(exc) or type(exc).__name__
     if message.startswith("Could not override '"):
         key = message.split("'")[1]
         override = next((o for o in overrides if o.lstrip("+~").startswith(f"{key}=")), key)
@@ -190,10 +190,6 @@ def _dotted_keys(tree: dict, prefix: str = ""):
         yield f"{prefix}{name}"
         if isinstance(value, dict):
             yield from _dotted_keys(value, f"{prefix}{name}.")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def output_dirs(cfg: DictConfig) -> list[str]:

@@ -25,24 +25,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+from handgrad.run.atomic_write import replaced_atomically
 
 SOURCES = ("best", "last")
 
 
 def write_metrics(run_dir: Path, results: dict) -> None:
-    """Write `run_dir/metrics.json` whole or not at all (through a temp file and a rename)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "metrics.json"
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    """Write `run_dir/metrics.json` whole or not at all (`replaced_atomically`)."""
+    with replaced_atomically(run_dir / "metrics.json", "w") as handle:
+        handle.write(json.dumps(results, indent=2) + "\n")
 
 
 def labelled(source: str, metrics: dict) -> dict[str, float]:

@@ -21,7 +21,13 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from handgrad.errors import ConfigError, RunDirError, TrainingDiverged, find_user_error
+from handgrad.errors import (
+    ConfigError,
+    RunDirError,
+    TrainingDiverged,
+    find_user_error,
+    first_line,
+)
 from handgrad.run.build import build_logger, build_model, build_part
 from handgrad.run.checkpoint_reading import check_fits, load_checkpoint
 from handgrad.run.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
@@ -211,5 +217,4 @@ def one_line(exc: BaseException) -> str:
     user_error = find_user_error(exc)
     if user_error is not None:
         return str(user_error)
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
