@@ -73,6 +73,7 @@ CASES = [
     Case("seed-negative", TRAIN, ["seed=-1"], "seed=-1 must be an integer from 0 to 4294967295"),
     Case("threads-zero", TRAIN, ["threads=0"], "threads=0 must be an integer >= 1, or null"),
     Case("verbose-not-a-bool", TRAIN, ["verbose=maybe"], "verbose='maybe' must be true or false"),
+    Case("bf16-where-native-not-a-bool", TRAIN, ["model=rnn", "bf16_where_native=maybe"], "bf16_where_native='maybe' must be true or false"),
     Case("optimized-metric-prefixed", TRAIN, ["optimized_metric=best/val/loss"], "optimized_metric='best/val/loss' must name a metric as training logs it, e.g. val/loss"),
     Case("ckpt-path-not-a-path", TRAIN, ["ckpt_path=5"], "ckpt_path=5 must be the path of a .ckpt file, or null"),
     Case("max-time-unreadable", TRAIN, ["trainer.max_time=3min"], "trainer.max_time='3min' must be a duration \"dd:hh:mm:ss\""),

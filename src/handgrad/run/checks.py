@@ -53,8 +53,8 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def check_root_keys(cfg: DictConfig) -> None:
-    """The keys at the root of the config: seed, threads, verbose, optimized_metric, ckpt_path,
-    paths.root."""
+    """The keys at the root of the config: seed, threads, verbose, bf16_where_native,
+    optimized_metric, ckpt_path, paths.root."""
     seed = cfg.get("seed")
     require(
         is_int(seed) and 0 <= seed <= MAX_SEED,
@@ -67,6 +67,8 @@ def check_root_keys(cfg: DictConfig) -> None:
     )
     verbose = cfg.get("verbose", False)
     require(isinstance(verbose, bool), f"verbose={verbose!r} must be true or false")
+    bf16 = cfg.get("bf16_where_native", False)
+    require(isinstance(bf16, bool), f"bf16_where_native={bf16!r} must be true or false")
     metric = cfg.get("optimized_metric")
     require(
         isinstance(metric, str) and metric != "" and not metric.startswith(("best/", "last/")),
