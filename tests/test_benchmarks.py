@@ -22,6 +22,7 @@ from benchmarks.runner import (
     best_within,
     compare,
     d2l_spec,
+    main,
     parse_args,
     quality_result,
     render_markdown,
@@ -33,21 +34,32 @@ HEADER = "| " + " | ".join(TABLE_COLUMNS) + " |"
 CASE = {case.name: case for case in CASES}
 
 
-def run_benchmark(tmp_path, *args: str, timeout: float = 300, env: dict | None = None):
+def run_benchmark(tmp_path, *args: str, timeout: float = 300):
+    """`python -m benchmarks --quick ...` as a user runs it; its output and files."""
     out = tmp_path / "bench"
-    args = ("--quick", "--out-dir", str(out), *args)
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", *args],
+        [sys.executable, "-m", "benchmarks", "--quick", "--out-dir", str(out), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    report = json.loads((out / "benchmark.json").read_text())
-    markdown = (out / "benchmark.md").read_text()
-    return result, report, markdown
+    return result.stdout, *written_report(out)
+
+
+def run_benchmark_here(tmp_path, capsys, *args: str):
+    """The same, with the parent (which only starts the measuring children and writes the report)
+    in this process: one interpreter start less. Its output and files."""
+    out = tmp_path / "bench"
+    code = main(["--quick", "--out-dir", str(out), *args])
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-2000:]
+    return printed, *written_report(out)
+
+
+def written_report(out) -> tuple[dict, str]:
+    return json.loads((out / "benchmark.json").read_text()), (out / "benchmark.md").read_text()
 
 
 def check_row(markdown: str, case: dict) -> None:
@@ -55,9 +67,9 @@ def check_row(markdown: str, case: dict) -> None:
     assert len(row.strip("|").split("|")) == len(TABLE_COLUMNS)
 
 
-def test_quick_benchmark_writes_json_and_markdown(tmp_path):
+def test_quick_benchmark_writes_json_and_markdown(tmp_path, capsys):
     """One case of one kind (the slow test below runs every case)."""
-    result, report, markdown = run_benchmark(tmp_path, "--cases", "linreg")
+    printed, report, markdown = run_benchmark_here(tmp_path, capsys, "--cases", "linreg")
 
     assert report["settings"] == {"cases": ["linreg"], "reps": 1, "quick": True, "threads": None}
     machine = report["machine"]
@@ -71,7 +83,7 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert all(mb > 0 for mb in linreg["peak_rss_mb"].values())
     check_row(markdown, linreg)
     assert HEADER in markdown
-    assert HEADER in result.stdout  # the table is printed too
+    assert HEADER in printed  # the table is printed too
     assert machine["cpu"] in markdown
 
 
@@ -118,14 +130,15 @@ def test_cases_and_skip():
         parse_args(["--cases", "nope"])
 
 
-def test_d2l_row_is_skipped_with_its_reason_where_d2l_does_not_import(tmp_path):
+def test_d2l_row_is_skipped_with_its_reason_where_d2l_does_not_import(
+    tmp_path, capsys, monkeypatch
+):
     broken = tmp_path / "broken" / "d2l"
     broken.mkdir(parents=True)
     (broken / "__init__.py").write_text("raise ImportError('no d2l here')\n")
     path = os.pathsep.join([str(broken.parent), os.environ.get("PYTHONPATH", "")])
-    _, report, markdown = run_benchmark(
-        tmp_path, "--cases", "d2l_trainer", env={"PYTHONPATH": path}
-    )
+    monkeypatch.setenv("PYTHONPATH", path)  # the measuring children's
+    _, report, markdown = run_benchmark_here(tmp_path, capsys, "--cases", "d2l_trainer")
 
     (case,) = report["cases"]
     assert case["skipped"] == "d2l.torch does not import (ImportError: no d2l here)"

@@ -213,6 +213,7 @@ def test_device_configs_compose_into_trainer_arguments(tmp_path, device, expecte
     assert set(trainer) <= set(inspect.signature(L.Trainer).parameters)
 
 
+@pytest.mark.slow  # three interpreters (the CLI and two ranks) start: ~11 s on 2 cores
 def test_ddp_single_run_cli_makes_one_run_dir(tmp_path):
     """model=rnn (fused LSTM, random sampling: whole batches dealt out) through the real CLI."""
     result = run_script(
