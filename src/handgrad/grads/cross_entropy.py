@@ -1,7 +1,9 @@
-"""Gradient of the mean cross-entropy with respect to the logits.
+"""The mean cross-entropy and its gradient with respect to the logits, from one log-softmax.
 
-For N rows of logits O (N x V) and targets y, L = -(1/N) sum_n log softmax(O_n)[y_n], so
-    dL/dO = (softmax(O) - onehot(y)) / N
+For N rows of logits O (N x V) and targets y, with P = softmax(O),
+    L = -(1/N) sum_n log P_n[y_n]
+    dL/dO = (P - onehot(y)) / N
+Both come from log P (one pass over the logits): L gathers it, dL/dO exponentiates it in place.
 """
 
 from __future__ import annotations
@@ -9,8 +11,14 @@ from __future__ import annotations
 import torch
 
 
-def cross_entropy_grad(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """dL/dlogits for L = mean cross-entropy; logits (..., V), targets (...) class indices."""
-    grad = logits.softmax(-1)
-    grad.scatter_add_(-1, targets.unsqueeze(-1), -torch.ones_like(grad[..., :1]))
-    return grad / targets.numel()
+def cross_entropy_and_grad(
+    logits: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """L (a scalar) and dL/dlogits for L = mean cross-entropy; logits (..., V), targets (...)
+    class indices."""
+    log_probs = logits.log_softmax(-1)
+    index = targets.unsqueeze(-1)
+    loss = -log_probs.gather(-1, index).mean()
+    grad = log_probs.exp_()  # P, in the log-probabilities' memory
+    grad.scatter_add_(-1, index, -torch.ones_like(grad[..., :1]))
+    return loss, grad.div_(targets.numel())

@@ -39,25 +39,28 @@ def rnn_backward(
     """
     num_steps, _, size = hiddens.shape
     vocab_size = grad_logits.shape[-1]
-    flat_hiddens = hiddens.reshape(-1, size)
     flat_grad_logits = grad_logits.reshape(-1, vocab_size)
 
-    grad_hiddens = grad_logits @ W_hq.T  # the G_t W_hq^T part of dH_t, for every t at once
-    slopes = activation_slope(activation, hiddens)  # f'(A_t) for every t, through H_t
-    grad_pre = torch.empty_like(hiddens)  # dA_t
-    from_next = torch.zeros_like(h0)  # dA_{t+1} W_hh^T
+    # dA_t, built in place: first the G_t W_hq^T part of dH_t for every t at once, then, from
+    # t = T down, + dA_{t+1} W_hh^T and ⊙ f'(A_t). The slope is taken per step, on a B x H slice
+    # that is still in cache, rather than over all T steps at once (one more pass over memory).
+    grad_pre = grad_logits @ W_hq.T
     for t in reversed(range(num_steps)):
-        grad_pre[t] = (grad_hiddens[t] + from_next) * slopes[t]
-        from_next = grad_pre[t] @ W_hh.T
+        if t < num_steps - 1:
+            grad_pre[t] += grad_pre[t + 1] @ W_hh.T
+        grad_pre[t] *= activation_slope(activation, hiddens[t])
 
     flat_grad_pre = grad_pre.reshape(-1, size)
-    previous = torch.cat([h0.unsqueeze(0), hiddens[:-1]]).reshape(-1, size)  # H_0..H_{T-1}
-    grad_W_xh = torch.zeros(vocab_size, size, dtype=hiddens.dtype, device=hiddens.device)
+    # dW_hh = sum_t H_{t-1}^T dA_t: H_0^T dA_1, plus H_1..H_{T-1} against dA_2..dA_T in one product
+    grad_W_hh = h0.T @ grad_pre[0]
+    if num_steps > 1:
+        grad_W_hh += hiddens[:-1].reshape(-1, size).T @ grad_pre[1:].reshape(-1, size)
+    grad_W_xh = torch.zeros(vocab_size, size, dtype=grad_pre.dtype, device=grad_pre.device)
     grad_W_xh.index_add_(0, tokens.reshape(-1), flat_grad_pre)
     return {
         "W_xh": grad_W_xh,
-        "W_hh": previous.T @ flat_grad_pre,
+        "W_hh": grad_W_hh,
         "b_h": flat_grad_pre.sum(0),
-        "W_hq": flat_hiddens.T @ flat_grad_logits,
+        "W_hq": hiddens.reshape(-1, size).T @ flat_grad_logits,
         "b_q": flat_grad_logits.sum(0),
     }

@@ -35,7 +35,7 @@ from torch import nn
 
 from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
-from handgrad.grads.cross_entropy import cross_entropy_grad
+from handgrad.grads.cross_entropy import cross_entropy_and_grad
 from handgrad.grads.scratch_rnn import rnn_backward
 from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
 from handgrad.models.compiled import compile_seconds
@@ -372,9 +372,9 @@ class CharRNN(HandgradModule):
         (`net.hand_backward`: `handgrad.grads.scratch_rnn` or, for the fused cells,
         `handgrad.grads.stacked_rnn`)."""
         logits, final, tape = self.net.trace(tokens, state)
-        grads = self.net.hand_backward(tape, cross_entropy_grad(logits, targets.T))
-        named = {f"net.{name}": grad for name, grad in grads.items()}
-        return mean_cross_entropy(logits, targets), named, final
+        loss, grad_logits = cross_entropy_and_grad(logits, targets.T)
+        grads = self.net.hand_backward(tape, grad_logits)
+        return loss, {f"net.{name}": grad for name, grad in grads.items()}, final
 
     def reference_loss(self, batch) -> torch.Tensor:
         """The gradient check's autograd side: the training loss (through torch's fused module),
