@@ -68,8 +68,10 @@ COMPILE_METRIC = "time/compile_s"  # what a model.compile=true run logs (metrics
 
 @dataclass(frozen=True)
 class Case:
-    """One row of the table. `overrides` compose the project's config (after `device=cpu`);
-    `full` / `quick` are added for the real benchmark / for `--quick` (a few steps)."""
+    """One row of the table. `overrides` compose the project's config (after `device=<device>`:
+    the CPU in float32, as the plain loops and d2l run; `auto` is the recipe's own default, bf16
+    mixed precision for model=rnn on a CPU with native bf16); `full` / `quick` are added for the
+    real benchmark / for `--quick` (a few steps)."""
 
     name: str
     title: str
@@ -78,6 +80,7 @@ class Case:
     full: tuple[str, ...] = ()
     quick: tuple[str, ...] = ()
     target: float | None = None  # plain, trainer: ratio >= target; hand: ratio <= target
+    device: str = "cpu"
 
 
 CASES = (
@@ -207,10 +210,11 @@ CASES = (
     ),
     Case(
         "quality",
-        "time to quality: default model=rnn, best val/ppl within each budget",
+        "time to quality: default model=rnn (device=auto), best val/ppl within each budget",
         "quality",
         ("model=rnn",),
         quick=("data.max_tokens=4000",),
+        device="auto",
     ),
 )
 CASE_NAMES = tuple(case.name for case in CASES)
@@ -322,7 +326,7 @@ def machine_line(info: dict) -> str:
 
 
 def case_overrides(case: Case, quick: bool) -> list[str]:
-    return ["device=cpu", *case.overrides, *(case.quick if quick else case.full)]
+    return [f"device={case.device}", *case.overrides, *(case.quick if quick else case.full)]
 
 
 def run_case(case: Case, args: argparse.Namespace, work: Path) -> dict:
@@ -603,7 +607,7 @@ def quality_section(case: dict) -> list[str]:
         *lines,
         "",
         f"val/ppl {QUALITY_REACH:g} {reach_text(case)}; {case['epochs']} epochs, "
-        f"{case['steps']} steps in {case['fit_s']:.0f} s of fit; "
+        f"{case['steps']} steps in {case['fit_s']:.0f} s of fit in {case['precision']}; "
         f"peak RSS {case['peak_rss_mb']:.0f} MB",
     ]
 
@@ -644,6 +648,7 @@ def run_project(overrides: list[str], run_dir: Path, extra_callbacks: dict | Non
         "fit_s": metrics["time/fit_s"],
         "steps": last["step"],
         "epochs": last["epoch"] + 1,
+        "precision": str(cfg.trainer.precision),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
     }
 

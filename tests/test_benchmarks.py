@@ -261,7 +261,7 @@ def test_failed_and_skipped_cases_are_rows():
 
 def test_quality_row_and_section():
     run = {"val_ppl_points": [[50.0, 4.7], [115.0, 3.9], [175.0, 3.7]], "epochs": 14}
-    run |= {"steps": 900, "fit_s": 180.0, "peak_rss_mb": 600.0}
+    run |= {"steps": 900, "fit_s": 180.0, "peak_rss_mb": 600.0, "precision": "bf16-mixed"}
     case = {"name": "quality", "title": "time to quality", "kind": "quality"}
     markdown = render_markdown(machine_report([{**case, **quality_result(run, scale=1.0)}]))
     row = (
@@ -270,4 +270,6 @@ def test_quality_row_and_section():
     )
     assert row in markdown
     assert "| 60 | 4.7 |" in markdown and "| 180 | 3.7 |" in markdown
-    assert "val/ppl 4 reached after 115 s; 14 epochs, 900 steps in 180 s of fit" in markdown
+    assert "val/ppl 4 reached after 115 s; 14 epochs, 900 steps in 180 s of fit in bf16-mixed" in (
+        markdown
+    )
