@@ -270,6 +270,7 @@ def test_checkpoint_loads_weights_only_and_carries_the_vocabulary(tiny_run):
     }
 
 
+@pytest.mark.slow  # an interpreter start (~7 s); tests/test_generate.py runs generate.py too
 def test_generate_cli_continues_the_prefix_from_the_checkpoint(tiny_run):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     result = run_script(
@@ -303,6 +304,7 @@ def test_gradcheck_passes_for_the_scratch_cell(activation, capsys):
     assert gradcheck(cfg), capsys.readouterr().out
 
 
+@pytest.mark.slow  # the math runs in-process above; tests/test_gradcheck.py runs the script
 def test_gradcheck_script_exits_0_for_the_scratch_cell(tmp_path):
     result = run_script("gradcheck.py", *GRADCHECK_RNN, "model.activation=relu", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
