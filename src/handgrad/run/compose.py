@@ -21,7 +21,6 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from handgrad.errors import ConfigError, first_line
-from handgrad.run import precision  # noqa: F401 (registers ${auto_precision:...})
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 GRAMMAR = "https://hydra.cc/docs/advanced/override_grammar/basic/"

@@ -2,8 +2,8 @@
 (`bf16_where_native: true`) and the run is on a CPU with native bfloat16 arithmetic, else float32.
 
 `conf/device/auto.yaml` sets `trainer.precision: ${auto_precision:${bf16_where_native}}`. The
-resolver is registered when this module is imported (`handgrad.run.compose` and
-`handgrad.run.task` import it, so every entry point has it before the config is read).
+resolver is registered when this module is imported, which importing any `handgrad.run` module
+does (the package's `__init__`), so every entry point has it before the config is read.
 
 Native bfloat16 means the CPU multiplies bf16 matrices in hardware: on x86 the `avx512_bf16` or
 `amx_bf16` flags of /proc/cpuinfo (Intel Xeon since Cooper Lake, AMD Zen 4 and newer), on Arm

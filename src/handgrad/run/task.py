@@ -28,7 +28,6 @@ from handgrad.errors import (
     find_user_error,
     first_line,
 )
-from handgrad.run import precision  # noqa: F401 (registers ${auto_precision:...})
 from handgrad.run.build import build_logger, build_model, build_part
 from handgrad.run.checkpoint_reading import check_fits, load_checkpoint
 from handgrad.run.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
