@@ -130,6 +130,7 @@ def test_cases_and_skip():
         parse_args(["--cases", "nope"])
 
 
+@pytest.mark.corpus
 def test_d2l_row_is_skipped_with_its_reason_where_d2l_does_not_import(
     tmp_path, capsys, monkeypatch
 ):

@@ -62,6 +62,7 @@ def test_fails_for_a_wrong_backward(capsys, monkeypatch):
     assert "layers.0.weight" in last and "(loss)" not in last
 
 
+@pytest.mark.corpus
 def test_cli_fails_for_a_wrong_gate_derivative(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(HELPERS))
     target = "model._target_=wrong_gate.LSTMWithWrongForgetGate"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers.runs import ROOT, SHARED_DATA, run_script
+from helpers.runs import ROOT, run_script
 
 README = ROOT / "README.md"
 
@@ -107,11 +107,8 @@ def test_every_readme_command_is_known():
     assert not known - shown, "COMMANDS holds commands README no longer shows"
 
 
-DATA = {"HANDGRAD_DATA": str(SHARED_DATA)}  # module fixtures run before conftest's autouse one
-
-
 @pytest.fixture(scope="module")
-def work(tmp_path_factory) -> dict[str, str]:
+def work(tmp_path_factory, time_machine) -> dict[str, str]:
     """A dir to run in (under "root"), and the paths README's placeholders stand for, relative to
     it: a char-RNN run and its checkpoint, a linear run's checkpoint, a sweep, and a play for the
     own-text example."""
@@ -119,8 +116,9 @@ def work(tmp_path_factory) -> dict[str, str]:
     play = root / "romeo_and_juliet.txt"
     play.write_text("ROMEO:\nBut, soft! what light through yonder window breaks?\n" * 60)
     runs = (["model=rnn", *RNN_SHORT], [*SHORT], ["-m", "optimizer=sgd,adam", *SHORT])
+    data = {"HANDGRAD_DATA": str(time_machine.parent)}
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        results = pool.map(lambda args: run_script("train.py", *args, cwd=root, env=DATA), runs)
+        results = pool.map(lambda args: run_script("train.py", *args, cwd=root, env=data), runs)
         for result in results:
             assert result.returncode == 0, result.stderr[-2000:]
     (rnn_dir,) = (root / "outputs" / "runs").glob("*/*_rnn")
@@ -153,12 +151,12 @@ SCRIPT_COMMANDS = [c for c, how in COMMANDS.items() if c.startswith("python scri
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", SCRIPT_COMMANDS)
-def test_readme_command_runs(command, work, tmp_path):
+def test_readme_command_runs(command, work, corpus_env, tmp_path):
     """Each in its own copy of the work dir (resume and sweeps write into it)."""
     here = shutil.copytree(work["root"], tmp_path / "work")
     script, *args = filled(command, work)[1:]
     extra = COMMANDS[command]
-    result = run_script(script.removeprefix("scripts/"), *args, *extra, cwd=here, env=DATA)
+    result = run_script(script.removeprefix("scripts/"), *args, *extra, cwd=here)
     assert result.returncode == 0, f"{command}\n{result.stdout[-1500:]}\n{result.stderr[-2500:]}"
 
 

@@ -14,7 +14,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from helpers.runs import SHARED_DATA, run_script
+from helpers.runs import run_script
 
 pytestmark = pytest.mark.slow  # a sweep of two jobs and a server: ~15 s on an idle 2-core CPU
 
@@ -39,10 +39,10 @@ START_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory):
+def sweep_dir(tmp_path_factory, time_machine):
     root = tmp_path_factory.mktemp("tensorboard")
     sweep = root / "sweep"
-    env = {"HANDGRAD_DATA": str(SHARED_DATA)}
+    env = {"HANDGRAD_DATA": str(time_machine.parent)}
     result = run_script("train.py", *SWEEP, f"hydra.sweep.dir={sweep}", cwd=root, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep

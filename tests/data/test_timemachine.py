@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import string
-import time
 
 import lightning as L
 import pytest
@@ -19,22 +18,25 @@ from handgrad.data.timemachine import TimeMachineDataModule
 from handgrad.data.token_windows import epoch_generator, random_plan, sequential_plan
 from handgrad.data.vocab import Vocab, preprocess
 from handgrad.errors import ConfigError, DataError
-from helpers.runs import SHARED_DATA, compose_config
+from helpers.runs import compose_config
 
-BOOK = SHARED_DATA / "timemachine.txt"
 BOOK_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 # sha1 of the book's d2l tokens (int64 bytes): the corpus the d2l parity tests below check
 BOOK_TOKENS_SHA1 = "6f2d590717a481684e9f6274be217ef3d858c079"
 OFFLINE_URL = "http://127.0.0.1:9/timemachine.txt"  # the discard port: refused at once, no network
 
-needs_book = pytest.mark.skipif(not BOOK.is_file(), reason=f"the real text is not at {BOOK}")
 
+@pytest.fixture
+def book_data(time_machine):
+    """Makes the real book's DataModule through the cache path (root holds the text: its sha1 is
+    checked, no download)."""
 
-def book_data(**kwargs) -> TimeMachineDataModule:
-    """The real book through the cache path (root holds it: its sha1 is checked, no download)."""
-    dm = TimeMachineDataModule(root=str(SHARED_DATA), **kwargs)
-    dm.setup()
-    return dm
+    def make(**kwargs) -> TimeMachineDataModule:
+        dm = TimeMachineDataModule(root=str(time_machine.parent), **kwargs)
+        dm.setup()
+        return dm
+
+    return make
 
 
 def epoch_positions(dm: TimeMachineDataModule, epoch: int) -> list[torch.Tensor]:
@@ -52,32 +54,26 @@ def text_file(tmp_path, text: str, name: str = "corpus.txt"):
 # --- corpus and vocabulary ----------------------------------------------------------------------
 
 
-@needs_book
-def test_book_facts_match_d2l():
-    start = time.perf_counter()
+def test_book_facts_match_d2l(book_data):
     dm = book_data()
-    elapsed = time.perf_counter() - start
     assert len(dm.tokens) == 173_428 and len(dm.vocab) == 28
     assert dm.vocab.idx_to_token == [" ", "<unk>", *string.ascii_lowercase]
     assert dm.model_facts() == {"vocab_size": 28}
     assert dm.vocab.decode(dm.tokens[:16]) == "the time machine"
     assert dm.tokens.dtype == torch.int64
-    assert elapsed < 2.0  # ~0.06 s measured; loose for a shared machine
 
 
-@needs_book
 @pytest.mark.parametrize("split", ["holdout", "d2l", "first_tokens"])
-def test_d2l_tokenizer_is_the_default_and_reads_the_book_as_d2l_does(split):
+def test_d2l_tokenizer_is_the_default_and_reads_the_book_as_d2l_does(book_data, split):
     dm = book_data(split=split)
     assert dm.tokenizer == dm.vocab.tokenizer == "d2l"
     assert hashlib.sha1(dm.tokens.numpy().tobytes()).hexdigest() == BOOK_TOKENS_SHA1
     assert dm.vocab.idx_to_token == [" ", "<unk>", *string.ascii_lowercase]
 
 
-@needs_book
-def test_chars_tokenizer_keeps_every_character_of_the_book():
+def test_chars_tokenizer_keeps_every_character_of_the_book(book_data, time_machine):
     dm = book_data(tokenizer="chars")
-    raw = BOOK.read_text(encoding="utf-8")
+    raw = time_machine.read_text(encoding="utf-8")
     assert len(dm.tokens) == len(raw) and dm.vocab.decode(dm.tokens) == raw
     assert {"T", "\n", ",", "1", "["} <= set(dm.vocab.idx_to_token)
 
@@ -119,9 +115,8 @@ def test_vocab_is_d2l_sorted_round_trips_and_maps_unknowns(tmp_path):
 # --- splits -------------------------------------------------------------------------------------
 
 
-@needs_book
 @pytest.mark.parametrize("sampling", ["random", "sequential"])
-def test_holdout_training_never_touches_validation_tokens(sampling):
+def test_holdout_training_never_touches_validation_tokens(book_data, sampling):
     dm = book_data(sampling=sampling)
     n = len(dm.tokens)
     val_lo = n - round(0.1 * n)
@@ -138,8 +133,7 @@ def test_holdout_training_never_touches_validation_tokens(sampling):
     assert n - val_lo - 1 - len(targets) < dm.batch_size  # and all but < batch_size of them
 
 
-@needs_book
-def test_d2l_split_is_10000_then_5000_stride_one_windows():
+def test_d2l_split_is_10000_then_5000_stride_one_windows(book_data):
     dm = book_data(split="d2l", batch_size=64, num_steps=35)
     train = torch.cat(epoch_positions(dm, 0))
     assert train.shape == (10_000, 35)
@@ -153,8 +147,7 @@ def test_d2l_split_is_10000_then_5000_stride_one_windows():
     assert [len(b) for b in dm.val_batches[-2:]] == [64, 5_000 % 64]
 
 
-@needs_book
-def test_first_tokens_split_trains_on_the_first_10000_tokens_and_validates_on_the_tail():
+def test_first_tokens_split_trains_on_the_first_10000_tokens_and_validates_on_the_tail(book_data):
     dm = book_data(split="first_tokens", sampling="sequential")
     assert dm.train_span == (0, 10_000) and dm.val_span == (156_085, 173_428)
     for epoch in range(3):
@@ -194,9 +187,8 @@ def test_random_plan_is_d2l_017_windows():
 # --- sampling -----------------------------------------------------------------------------------
 
 
-@needs_book
 @pytest.mark.parametrize("split", ["holdout", "first_tokens"])
-def test_sequential_rows_continue_across_batches(split):
+def test_sequential_rows_continue_across_batches(book_data, split):
     dm = book_data(split=split, sampling="sequential")
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(1)
@@ -211,8 +203,7 @@ def test_sequential_rows_continue_across_batches(split):
     assert all(torch.equal(b[:, 0], a[:, -1] + 1) for a, b in zip(val, val[1:], strict=False))
 
 
-@needs_book
-def test_random_sampling_covers_shuffled_windows_without_collation():
+def test_random_sampling_covers_shuffled_windows_without_collation(book_data):
     dm = book_data(sampling="random")
     loader = dm.train_dataloader()
     assert loader.batch_size is None  # whole batches come from the sampler: no collation
@@ -227,9 +218,8 @@ def test_random_sampling_covers_shuffled_windows_without_collation():
     assert torch.equal(x[:, 1:], y[:, :-1])
 
 
-@needs_book
 @pytest.mark.parametrize(("split", "sampling"), [("holdout", "sequential"), ("d2l", "random")])
-def test_epochs_are_reproducible_from_seed_and_epoch(split, sampling):
+def test_epochs_are_reproducible_from_seed_and_epoch(book_data, split, sampling):
     a, b = (book_data(split=split, sampling=sampling, seed=7) for _ in range(2))
     other_seed = book_data(split=split, sampling=sampling, seed=8)
     epochs = [torch.cat(epoch_positions(a, e)) for e in range(4)]
@@ -256,9 +246,8 @@ class FirstBatchRecorder(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-@needs_book
 @pytest.mark.filterwarnings("ignore:.*no `validation_step`")
-def test_lightning_sets_the_epoch_of_the_sampler():
+def test_lightning_sets_the_epoch_of_the_sampler(book_data):
     dm = book_data(split="first_tokens", sampling="sequential", seed=3)
     model = FirstBatchRecorder()
     trainer = L.Trainer(
@@ -317,9 +306,10 @@ def test_download_cut_off_midway_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@needs_book
-def test_download_is_verified_written_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
-    book = BOOK.read_bytes()
+def test_download_is_verified_written_once_and_then_read_from_the_cache(
+    time_machine, tmp_path, monkeypatch
+):
+    book = time_machine.read_bytes()
     monkeypatch.setattr(download, "urlopen", lambda url, timeout: FakeResponse(book))
     dm = TimeMachineDataModule(root=str(tmp_path))  # the default url: its known sha1 is checked
     dm.prepare_data()
@@ -393,7 +383,6 @@ def test_bad_knobs_are_config_errors(kwargs, key):
         TimeMachineDataModule(**kwargs)
 
 
-@needs_book
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
@@ -402,18 +391,17 @@ def test_bad_knobs_are_config_errors(kwargs, key):
         ({"split": "d2l", "max_tokens": 12_000}, "data.split=d2l"),
     ],
 )
-def test_knobs_too_big_for_the_corpus_are_config_errors(kwargs, key):
+def test_knobs_too_big_for_the_corpus_are_config_errors(book_data, kwargs, key):
     with pytest.raises(ConfigError, match=key):
         book_data(**kwargs)
 
 
-@needs_book
-def test_config_composes_and_root_follows_handgrad_data(tmp_path, monkeypatch):
+def test_config_composes_and_root_follows_handgrad_data(time_machine, tmp_path, monkeypatch):
     monkeypatch.delenv("HANDGRAD_DATA", raising=False)
     cfg = compose_config(["data=timemachine"], tmp_path)
     assert cfg.data.root == "~/.cache/handgrad" and cfg.data.split == "holdout"
     assert cfg.data.tokenizer == "d2l"
-    monkeypatch.setenv("HANDGRAD_DATA", str(SHARED_DATA))
+    monkeypatch.setenv("HANDGRAD_DATA", str(time_machine.parent))
     cfg = compose_config(["data=timemachine", "seed=5"], tmp_path)
     dm = instantiate(cfg.data, _convert_="all")
     assert (dm.seed, dm.sampling, dm.batch_size, dm.num_steps) == (5, "random", 32, 35)
@@ -424,24 +412,22 @@ def test_config_composes_and_root_follows_handgrad_data(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def d2l_book():
-    """d2l 1.0.3's `TimeMachine(batch_size=32, num_steps=35)` read from the book in shared data;
+def d2l_book(time_machine):
+    """d2l 1.0.3's `TimeMachine(batch_size=32, num_steps=35)` read from the real book;
     a skip naming the reason where d2l.torch does not import."""
-    if not BOOK.is_file():
-        pytest.skip(f"the real text is not at {BOOK}")
     try:
         d2l = import_d2l()  # with a stand-in for a torchvision that does not load (see there)
     except D2LUnavailable as exc:  # not installed, or a module it imports is missing or broken
         pytest.skip(str(exc))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(d2l.TimeMachine, "_download", lambda self: BOOK.read_text())
+        patch.setattr(d2l.TimeMachine, "_download", lambda self: time_machine.read_text())
         return d2l.TimeMachine(batch_size=32, num_steps=35)
 
 
-def test_vocabulary_corpus_and_windows_match_d2l(d2l_book):
+def test_vocabulary_corpus_and_windows_match_d2l(d2l_book, book_data, time_machine):
     ours = book_data(split="d2l")
     assert ours.vocab.idx_to_token == list(d2l_book.vocab.idx_to_token)
-    corpus, _ = d2l_book.build(BOOK.read_text())
+    corpus, _ = d2l_book.build(time_machine.read_text())
     assert ours.tokens.tolist() == list(corpus)
     train = torch.cat(epoch_positions(ours, 0))
     train = train[train[:, 0].argsort()]  # our shuffled windows, back in d2l's order
@@ -449,7 +435,7 @@ def test_vocabulary_corpus_and_windows_match_d2l(d2l_book):
     assert torch.equal(ours.tokens[train + 1], d2l_book.Y[:10_000])
 
 
-def test_validation_batches_are_d2ls_in_order(d2l_book):
+def test_validation_batches_are_d2ls_in_order(d2l_book, book_data):
     ours = book_data(split="d2l").val_dataloader()
     theirs = d2l_book.val_dataloader()
     assert len(ours) == len(theirs) == 157  # 5,000 windows: 156 batches of 32 and one of 8
@@ -458,7 +444,7 @@ def test_validation_batches_are_d2ls_in_order(d2l_book):
 
 
 @pytest.mark.parametrize("epoch", [0, 3])
-def test_training_batches_are_d2ls_for_the_same_shuffle(d2l_book, epoch):
+def test_training_batches_are_d2ls_for_the_same_shuffle(d2l_book, book_data, epoch):
     """d2l shuffles with torch's RandomSampler (one randperm of the 10,000 windows per epoch)
     from the global RNG; given our epoch's generator it draws our permutation, and its DataLoader
     then yields exactly our batches, in our order."""

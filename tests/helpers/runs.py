@@ -15,7 +15,6 @@ from handgrad.run.compose import compose_run
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 SCRIPTS = ROOT / "scripts"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 HELPERS = Path(__file__).resolve().parent
 
 

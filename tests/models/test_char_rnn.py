@@ -19,9 +19,7 @@ from handgrad.generate import generate, load_char_rnn
 from handgrad.gradcheck import gradcheck
 from handgrad.models.char_rnn import CharRNN
 from handgrad.run.task import train
-from helpers.runs import CONF, SHARED_DATA, compose_config, run_script
-
-TIME_MACHINE = SHARED_DATA / "timemachine.txt"
+from helpers.runs import CONF, compose_config, run_script
 
 
 def scratch_rnn(vocab_size: int, hidden_size: int, activation: str) -> CharRNN:
@@ -156,14 +154,19 @@ class StateSpy(CharRNN):
         self.records.append(("val", self.current_epoch, batch_idx, start, end))
 
 
-def tiny_data(sampling: str) -> TimeMachineDataModule:
-    return TimeMachineDataModule(
-        path=str(TIME_MACHINE), max_tokens=1000, batch_size=4, num_steps=10, sampling=sampling
-    )
+@pytest.fixture
+def tiny_data(time_machine):
+    """Makes a 1000-token DataModule over the real text with the given sampling."""
+
+    def make(sampling: str) -> TimeMachineDataModule:
+        return TimeMachineDataModule(
+            path=str(time_machine), max_tokens=1000, batch_size=4, num_steps=10, sampling=sampling
+        )
+
+    return make
 
 
-def fit_spy(sampling: str, epochs: int = 2) -> StateSpy:
-    datamodule = tiny_data(sampling)
+def fit_spy(datamodule: TimeMachineDataModule, epochs: int = 2) -> StateSpy:
     optimizer = partial(torch.optim.SGD, lr=0.5)
     model = StateSpy(len(datamodule.vocab), cell="scratch", hidden_size=8, optimizer=optimizer)
     trainer = L.Trainer(
@@ -178,8 +181,8 @@ def fit_spy(sampling: str, epochs: int = 2) -> StateSpy:
     return model
 
 
-def test_sequential_sampling_carries_state_and_resets_each_epoch():
-    model = fit_spy("sequential")
+def test_sequential_sampling_carries_state_and_resets_each_epoch(tiny_data):
+    model = fit_spy(tiny_data("sequential"))
     for stage in ("train", "val"):
         records = [r for r in model.records if r[0] == stage]
         assert len({r[1] for r in records}) == 2 and len(records) > 4  # two epochs, many batches
@@ -191,12 +194,12 @@ def test_sequential_sampling_carries_state_and_resets_each_epoch():
                 torch.testing.assert_close(start, previous[4].detach(), rtol=0, atol=0)
 
 
-def test_random_sampling_starts_every_batch_from_zero():
-    model = fit_spy("random", epochs=1)
+def test_random_sampling_starts_every_batch_from_zero(tiny_data):
+    model = fit_spy(tiny_data("random"), epochs=1)
     assert model.records and all(start is None for *_, start, _ in model.records)
 
 
-def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy():
+def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy(tiny_data):
     """The last validation batch is narrower (ragged): a per-batch mean would weigh it wrongly."""
     datamodule = tiny_data("sequential")
     model = CharRNN(len(datamodule.vocab), cell="gru", hidden_size=8)
@@ -221,7 +224,6 @@ TINY_RUN = [
     "model.cell=scratch",
     "model.backward=hand",
     "model.hidden_size=32",
-    f"data.path={TIME_MACHINE}",
     "data.max_tokens=4000",
     "data.batch_size=16",
     "data.num_steps=16",
@@ -236,9 +238,9 @@ TINY_RUN = [
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, time_machine):
     run_dir = tmp_path_factory.mktemp("rnn") / "run"
-    train(compose_config(TINY_RUN, run_dir))
+    train(compose_config([*TINY_RUN, f"data.path={time_machine}"], run_dir))
     return run_dir
 
 
@@ -289,13 +291,13 @@ GRADCHECK_RNN = [
     "model.cell=scratch",
     "model.hidden_size=16",
     "model.init_std=0.3",
-    f"data.path={TIME_MACHINE}",
     "data.batch_size=4",
     "data.num_steps=12",
 ]
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.corpus
 def test_gradcheck_passes_for_the_scratch_cell(activation, capsys):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
@@ -311,6 +313,7 @@ def test_gradcheck_script_exits_0_for_the_scratch_cell(tmp_path):
     assert "gradcheck passed" in result.stdout
 
 
+@pytest.mark.corpus
 def test_autograd_training_is_reproducible_on_several_threads(tmp_path):
     """Two runs with the same seed on two torch threads end with the same weights to the last bit
     (the input lookup's backward sums its rows in a fixed order), so resuming can be exact."""
@@ -339,10 +342,11 @@ FUSED_GRADCHECKS = {  # the recipe (2-layer LSTM, dropout 0.4) and variants, as 
     "rnn-relu-3-layers": ["model.cell=rnn", "model.num_layers=3", "model.activation=relu"],
     "embedding": ["model.embedding_dim=16"],
 }
-SMALL_BATCH = [f"data.path={TIME_MACHINE}", "data.batch_size=4", "data.num_steps=12"]
+SMALL_BATCH = ["data.batch_size=4", "data.num_steps=12"]
 
 
 @pytest.mark.parametrize("name", FUSED_GRADCHECKS)
+@pytest.mark.corpus
 def test_gradcheck_passes_for_the_fused_cells(name, capsys):
     overrides = ["model=rnn", "model.hidden_size=16", *SMALL_BATCH, *FUSED_GRADCHECKS[name]]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -372,6 +376,7 @@ def epoch_curves(run_dir) -> dict[str, list[float]]:
     return {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss", "val/loss")}
 
 
+@pytest.mark.corpus
 def test_hand_and_autograd_runs_from_one_seed_have_the_same_curves(tmp_path):
     """Without dropout the two backward modes differ by float32 rounding only."""
     curves = {}
@@ -388,6 +393,7 @@ def test_hand_and_autograd_runs_from_one_seed_have_the_same_curves(tmp_path):
         assert hand[tag] == pytest.approx(autograd[tag], rel=1e-5), tag
 
 
+@pytest.mark.corpus
 def test_bf16_mixed_precision_trains_both_modes_alike_on_float32_weights(tmp_path):
     """device=cpu_bf16: the hand BPTT follows autocast (bfloat16 products, float32 weights), and
     agrees with autograd's mixed-precision step to bfloat16's precision."""
@@ -408,6 +414,7 @@ def test_bf16_mixed_precision_trains_both_modes_alike_on_float32_weights(tmp_pat
     assert hand["train/loss"] == pytest.approx(in_float32, rel=2e-2)
 
 
+@pytest.mark.corpus
 def test_gradcheck_callback_in_hand_mode_with_dropout(tmp_path):
     """The callback checks the LSTM's hand gradients (dropout masks included) during training."""
     overrides = [*SMALL_LSTM_RUN, "model.backward=hand", "trainer.max_epochs=1"]

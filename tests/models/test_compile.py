@@ -26,11 +26,11 @@ from handgrad.models.linear import LinearRegression
 from handgrad.run.checkpoint_reading import load_checkpoint
 from handgrad.run.console import closing_block
 from handgrad.run.task import train
-from helpers.runs import CONF, SHARED_DATA, compose_config
+from helpers.runs import CONF, compose_config
 
 TINY_RNN = [
     "model=rnn", "model.cell=scratch", "model.hidden_size=16", "model.dropout=0",
-    f"data.path={SHARED_DATA / 'timemachine.txt'}", "data.max_tokens=1000", "data.batch_size=8",
+    "data.max_tokens=1000", "data.batch_size=8",
     "data.num_steps=8", "data.sampling=sequential", "trainer.max_time=null",
     "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "callbacks.early_stopping=null",
     "callbacks.text_sample=null", "callbacks.progress_bar.refresh_rate=0", "device=cpu",

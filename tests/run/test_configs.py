@@ -26,10 +26,12 @@ MODEL_FOR_DATA = {"timemachine": "rnn", "random_regression": "mlp", "fixed_regre
 
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
-def test_option_composes_and_instantiates(group, option, tmp_path):
+def test_option_composes_and_instantiates(group, option, tmp_path, request):
     model = MODEL_FOR_DATA.get(option, "linear") if group == "data" else None
     overrides = [f"model={model}"] if model else []
     cfg = compose_config([*overrides, f"{group}={option}"], tmp_path)
+    if cfg.data._target_.endswith("TimeMachineDataModule"):
+        request.getfixturevalue("corpus_env")
     datamodule = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, datamodule)
     model.configure_optimizers()

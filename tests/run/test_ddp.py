@@ -16,9 +16,7 @@ from handgrad.data.row_batches import BatchRows
 from handgrad.data.timemachine import TimeMachineDataModule
 from handgrad.errors import ConfigError
 from handgrad.run.task import train
-from helpers.runs import SHARED_DATA, compose_config, run_script
-
-TIME_MACHINE = SHARED_DATA / "timemachine.txt"
+from helpers.runs import compose_config, run_script
 
 
 class RankWeights(L.Callback):
@@ -72,9 +70,15 @@ def attached(datamodule, rank: int, world_size: int):
     return datamodule
 
 
-def time_machine(**kwargs) -> TimeMachineDataModule:
-    options = dict(path=str(TIME_MACHINE), max_tokens=3000, batch_size=6, num_steps=5, seed=1)
-    return TimeMachineDataModule(**{**options, **kwargs})
+@pytest.fixture
+def tiny_corpus(time_machine):
+    """Makes a small DataModule over the real text (keyword arguments override its options)."""
+
+    def make(**kwargs) -> TimeMachineDataModule:
+        options = dict(path=str(time_machine), max_tokens=3000, batch_size=6, num_steps=5, seed=1)
+        return TimeMachineDataModule(**{**options, **kwargs})
+
+    return make
 
 
 def epoch_batches(loader, epoch: int = 2) -> list[torch.Tensor]:
@@ -82,32 +86,32 @@ def epoch_batches(loader, epoch: int = 2) -> list[torch.Tensor]:
     return [x for x, _ in loader]
 
 
-def test_sequential_sampling_splits_rows_so_every_rank_continues_its_rows():
-    single = epoch_batches(time_machine(sampling="sequential").train_dataloader())
+def test_sequential_sampling_splits_rows_so_every_rank_continues_its_rows(tiny_corpus):
+    single = epoch_batches(tiny_corpus(sampling="sequential").train_dataloader())
     ranks = [
-        epoch_batches(attached(time_machine(sampling="sequential"), r, 2).train_dataloader())
+        epoch_batches(attached(tiny_corpus(sampling="sequential"), r, 2).train_dataloader())
         for r in (0, 1)
     ]
     assert len(ranks[0]) == len(ranks[1]) == len(single)
     for k, batch in enumerate(single):
         assert torch.equal(torch.cat([ranks[0][k], ranks[1][k]]), batch)  # rows 0-2 | rows 3-5
-    val = [attached(time_machine(), r, 2).val_dataloader() for r in (0, 1)]
-    single_val = list(time_machine().val_dataloader())
+    val = [attached(tiny_corpus(), r, 2).val_dataloader() for r in (0, 1)]
+    single_val = list(tiny_corpus().val_dataloader())
     for (x0, _), (x1, _), (x, _) in zip(*val, single_val, strict=True):
         assert torch.equal(torch.cat([x0, x1]), x)
 
 
-def test_random_sampling_deals_out_whole_batches():
-    single = epoch_batches(time_machine().train_dataloader())
-    ranks = [epoch_batches(attached(time_machine(), r, 2).train_dataloader()) for r in (0, 1)]
+def test_random_sampling_deals_out_whole_batches(tiny_corpus):
+    single = epoch_batches(tiny_corpus().train_dataloader())
+    ranks = [epoch_batches(attached(tiny_corpus(), r, 2).train_dataloader()) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == -(-len(single) // 2)
     assert all(torch.equal(a, b) for a, b in zip(ranks[0], single[0::2], strict=True))
     assert all(torch.equal(a, b) for a, b in zip(ranks[1], single[1::2], strict=False))
 
 
-def test_sequential_rows_fewer_than_ranks_is_a_config_error():
+def test_sequential_rows_fewer_than_ranks_is_a_config_error(tiny_corpus):
     with pytest.raises(ConfigError, match="data.batch_size=1 is smaller than the 2 DDP"):
-        attached(time_machine(batch_size=1, sampling="sequential"), 0, 2).train_dataloader()
+        attached(tiny_corpus(batch_size=1, sampling="sequential"), 0, 2).train_dataloader()
 
 
 # --- training under DDP -------------------------------------------------------------------------
@@ -117,7 +121,6 @@ RNN = [
     "model=rnn",
     "model.cell=scratch",
     "model.hidden_size=16",
-    f"data.path={TIME_MACHINE}",
     "data.max_tokens=2000",
     "data.batch_size=8",
     "data.num_steps=10",
@@ -144,6 +147,7 @@ def test_linear_ddp_hand_equals_autograd_and_ranks_agree(tmp_path):
     assert (tmp_path / "autograd" / "checkpoints" / "last.ckpt").exists()
 
 
+@pytest.mark.corpus
 def test_rnn_ddp_hand_equals_autograd_ranks_agree_and_rows_split_like_one_process(tmp_path):
     _, (auto0, auto1) = train_ddp(tmp_path, "autograd", [*RNN, "model.backward=autograd"])
     hand_ppl, (hand0, hand1) = train_ddp(tmp_path, "hand", [*RNN, "model.backward=hand"])

@@ -4,7 +4,6 @@ SIGKILL mid-run followed by resume=."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 import pytest
 import torch
 
-from helpers.runs import ROOT, SCRIPTS, SHARED_DATA, run_script
+from helpers.runs import ROOT, SCRIPTS, run_script
 
 TRAIN = "train.py"
 
@@ -111,7 +110,6 @@ def test_sigkill_mid_run_then_resume_finishes(tmp_path):
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "HANDGRAD_DATA": str(SHARED_DATA)},
     )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob("runs/*/*/checkpoints/last.ckpt")):

@@ -10,6 +10,7 @@ from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.run.task import train
+from helpers.corpus import corpus_cases
 from helpers.runs import compose_config
 
 QUIET = ["device=cpu", "callbacks.progress_bar.refresh_rate=0", "trainer.log_every_n_steps=1"]
@@ -102,7 +103,7 @@ def assert_resumed_equals_straight(straight, resumed) -> None:
     assert scalars(resumed) == scalars(straight)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", corpus_cases(MODELS))
 def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name):
     overrides = [*MODELS[name], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", overrides)
@@ -116,7 +117,7 @@ def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name):
     assert_resumed_equals_straight(straight, interrupted)
 
 
-@pytest.mark.parametrize("name", ["linear-hand", "lstm-dropout-sequential"])
+@pytest.mark.parametrize("name", corpus_cases(MODELS, ["linear-hand", "lstm-dropout-sequential"]))
 @pytest.mark.parametrize("where", ["validation", "epoch-boundary"])
 def test_interrupt_at_the_end_of_an_epoch_keeps_the_previous_epoch(tmp_path, name, where):
     overrides = [*MODELS[name], "trainer.max_epochs=3"]
@@ -134,7 +135,10 @@ def test_interrupt_at_the_end_of_an_epoch_keeps_the_previous_epoch(tmp_path, nam
 
 
 @pytest.mark.parametrize(
-    "name", ["linear-autograd", "mlp-hand", "scratch-sequential-hand", "lstm-dropout-random"]
+    "name",
+    corpus_cases(
+        MODELS, ["linear-autograd", "mlp-hand", "scratch-sequential-hand", "lstm-dropout-random"]
+    ),
 )
 @pytest.mark.parametrize("val_every", [1, 2])
 def test_last_ckpt_follows_training_when_the_metric_stops_improving(tmp_path, name, val_every):
@@ -150,6 +154,7 @@ def test_last_ckpt_follows_training_when_the_metric_stops_improving(tmp_path, na
     assert (epochs_done(last(run_dir)), last(run_dir)["global_step"]) == (6, 6 * per_epoch)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(("first", "then"), [("hand", "autograd"), ("autograd", "hand")])
 def test_a_checkpoint_trains_on_in_the_other_backward_mode(tmp_path, first, then):
     """One model, one checkpoint format: the LSTM with dropout resumes in the other mode and ends

@@ -10,14 +10,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from handgrad.run.compose import OPTIONAL_GROUPS
-from helpers.runs import SHARED_DATA, compose_config, run_script
+from helpers.runs import compose_config, run_script
 
 TINY_RNN = [
     "model=rnn",
     "model.cell=rnn",
     "model.hidden_size=8",
     "model.num_layers=1",
-    f"data.path={SHARED_DATA / 'timemachine.txt'}",
     "data.max_tokens=2000",
     "data.batch_size=8",
     "data.num_steps=16",
@@ -37,11 +36,13 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, time_machine):
     root = tmp_path_factory.mktemp("null_groups")
+    data = {"HANDGRAD_DATA": str(time_machine.parent)}
 
     def run(name):
-        result = run_script("train.py", *RUNS[name], f"paths.root={root / name}", cwd=root)
+        overrides = [*RUNS[name], f"paths.root={root / name}"]
+        result = run_script("train.py", *overrides, cwd=root, env=data)
         assert result.returncode == 0, result.stderr[-3000:]
         (run_dir,) = (root / name / "runs").glob("*/*")
         return result, run_dir

@@ -46,7 +46,7 @@ TINY_RNN = [
             ["model=mlp", "model.hidden=[8]", "optimizer=hand_adam", "model.backward=hand"],
             marks=pytest.mark.slow,
         ),
-        TINY_RNN,
+        pytest.param(TINY_RNN, marks=pytest.mark.corpus),
     ],
     ids=["linear-adam", "mlp-hand_adam", "rnn-sequential-dropout"],
 )
@@ -78,6 +78,7 @@ def test_resume_is_bit_identical_to_a_straight_run(tmp_path, overrides):
     assert max(steps) > half_step
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(
     ("sig", "code"),
     [(signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)],
