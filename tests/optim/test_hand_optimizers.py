@@ -14,6 +14,9 @@ from handgrad.run.task import train
 from helpers.runs import compose_config
 
 STEPS = 1000
+# Where the hand and torch optimizers are compared: the first steps, where a buffer starts and the
+# bias corrections are largest (a noisy quadratic pulls every run to the same point later), then on.
+CHECKED_STEPS = (1, 2, 3, 10, STEPS)
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-6}
 SHAPES = [(3, 4), ()]
 
@@ -61,33 +64,56 @@ class NoisyQuadratic:
         return params
 
 
-def max_abs_diff(xs, ys) -> float:
-    return max((x - y).abs().max().item() for x, y in zip(xs, ys, strict=True))
+def state_of(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One parameter's optimizer state, every value a float64 tensor (torch keeps Adam's `step`
+    as a tensor, ours as an int)."""
+    return {
+        key: torch.as_tensor(value).detach().to(torch.float64).clone()
+        for key, value in optimizer.state[param].items()
+    }
 
 
-def run_both(hand_cls, torch_cls, dtype, groups=None, **options):
-    """Train the same problem with the hand and the torch optimizer; both final parameter lists."""
+def trajectory(cls, problem: NoisyQuadratic, groups=None, **options) -> dict[int, list]:
+    """Train `problem` with `cls`; at each of CHECKED_STEPS, (parameter, its state) for every
+    parameter. `groups` = [(parameter index, group settings)] for per-group settings."""
+    params = problem.params()
+    param_spec = params if groups is None else [{**g, "params": params[i]} for i, g in groups]
+    optimizer = cls(param_spec, **options)
+    seen, done = {}, 0
+    for step in CHECKED_STEPS:
+        problem.run(optimizer, params, range(done, step))
+        seen[step], done = [(p.detach().clone(), state_of(optimizer, p)) for p in params], step
+    return seen
+
+
+def assert_same_trajectory(hand_cls, torch_cls, dtype, groups=None, **options) -> None:
+    """The hand and the torch optimizer on the same problem: after each of CHECKED_STEPS the same
+    parameters and the same state (the same keys, each value within the dtype's tolerance)."""
     problem = NoisyQuadratic(dtype)
-    results = []
-    for cls in (hand_cls, torch_cls):
-        params = problem.params()
-        param_spec = params if groups is None else [{**g, "params": params[i]} for i, g in groups]
-        results.append(problem.run(cls(param_spec, **options), params, range(STEPS)))
-    return results
+    hand = trajectory(hand_cls, problem, groups, **options)
+    ref = trajectory(torch_cls, problem, groups, **options)
+    tolerance = dict(rtol=0.0, atol=TOLERANCE[dtype])
+    for step in CHECKED_STEPS:
+        for i, ((hand_p, hand_s), (ref_p, ref_s)) in enumerate(
+            zip(hand[step], ref[step], strict=True)
+        ):
+            where = f"after step {step}, parameter {i}"
+            torch.testing.assert_close(hand_p, ref_p, **tolerance, msg=where)
+            assert hand_s.keys() == ref_s.keys(), where
+            for key, value in ref_s.items():
+                torch.testing.assert_close(hand_s[key], value, **tolerance, msg=f"{where}: {key}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("options", SGD_OPTIONS, ids=str)
-def test_sgd_matches_torch(options, dtype):
-    hand, ref = run_both(HandSGD, torch.optim.SGD, dtype, lr=0.05, **options)
-    assert max_abs_diff(hand, ref) <= TOLERANCE[dtype]
+def test_sgd_matches_torch_step_by_step_state_included(options, dtype):
+    assert_same_trajectory(HandSGD, torch.optim.SGD, dtype, lr=0.05, **options)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("options", ADAM_OPTIONS, ids=str)
-def test_adam_matches_torch(options, dtype):
-    hand, ref = run_both(HandAdam, torch.optim.Adam, dtype, lr=0.01, **options)
-    assert max_abs_diff(hand, ref) <= TOLERANCE[dtype]
+def test_adam_matches_torch_step_by_step_state_included(options, dtype):
+    assert_same_trajectory(HandAdam, torch.optim.Adam, dtype, lr=0.01, **options)
 
 
 @pytest.mark.parametrize(
@@ -100,8 +126,7 @@ def test_adam_matches_torch(options, dtype):
 )
 def test_param_groups_use_their_own_settings_like_torch(hand_cls, torch_cls, group, defaults):
     groups = [(0, group), (1, {})]  # the second group takes the optimizer's defaults
-    hand, ref = run_both(hand_cls, torch_cls, torch.float64, groups=groups, **defaults)
-    assert max_abs_diff(hand, ref) <= TOLERANCE[torch.float64]
+    assert_same_trajectory(hand_cls, torch_cls, torch.float64, groups=groups, **defaults)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +168,73 @@ def test_state_persists_across_steps(cls, options):
     fresh_param.grad = param.grad.clone()
     cls([fresh_param], **options).step()
     assert not torch.allclose(param - before, fresh_param - before)
+
+
+# weight_decay 1: a decay term switched on by comparing with 1 rather than 0 would be skipped.
+HAND_AND_TORCH = [
+    (HandSGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=1.0)),
+    (HandAdam, torch.optim.Adam, dict(lr=0.1, weight_decay=1.0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("hand_cls", "torch_cls"),
+    [(HandSGD, torch.optim.SGD), (HandAdam, torch.optim.Adam)],
+    ids=["sgd", "adam"],
+)
+def test_defaults_are_torchs(hand_cls, torch_cls):
+    """Every setting left out takes torch's default (its other options stay torch's own)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    hand, ref = hand_cls([param]).defaults, torch_cls([param]).defaults
+    assert hand == {key: ref[key] for key in hand}
+
+
+@pytest.mark.parametrize(("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam"])
+def test_a_parameter_without_a_gradient_is_left_alone_and_the_others_step(
+    hand_cls, torch_cls, options
+):
+    """A frozen or unused parameter (grad None) comes first: it keeps its value and gets no
+    state, and the parameters after it still step, as in torch."""
+    results = []
+    for cls in (hand_cls, torch_cls):
+        frozen, trained = (torch.nn.Parameter(torch.ones(2, dtype=torch.float64)) for _ in "ab")
+        optimizer = cls([frozen, trained], **options)
+        for _ in range(2):
+            trained.grad = torch.tensor([1.0, -2.0], dtype=torch.float64)
+            optimizer.step()
+        assert torch.equal(frozen, torch.ones(2, dtype=torch.float64))
+        assert not optimizer.state[frozen]
+        results.append((trained.detach().clone(), state_of(optimizer, trained)))
+    (hand, hand_state), (ref, ref_state) = results
+    torch.testing.assert_close(hand, ref, rtol=0, atol=1e-15)
+    assert hand_state.keys() == ref_state.keys()
+
+
+def step_with_closure(cls, options: dict) -> tuple[torch.Tensor, object, torch.Tensor]:
+    """One step given a closure (from inside no_grad code, as Lightning calls it), one without;
+    what each returned and the parameter after them."""
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    optimizer = cls([param], **options)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (param - 3).square().sum()
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        loss = optimizer.step(closure)
+    return loss, optimizer.step(), param.detach()
+
+
+@pytest.mark.parametrize(("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam"])
+def test_step_runs_the_closure_with_gradients_on_and_returns_its_loss(hand_cls, torch_cls, options):
+    """Lightning's automatic optimization hands `step` a closure that computes the loss and calls
+    backward; `step` returns its loss, and None without one, as torch's optimizers do."""
+    loss, no_loss, param = step_with_closure(hand_cls, options)
+    assert loss.item() == 29.0  # (1 - 3)² + (-2 - 3)², before the step
+    assert no_loss is None
+    torch.testing.assert_close(param, step_with_closure(torch_cls, options)[2], rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize(
