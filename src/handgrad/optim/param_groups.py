@@ -7,7 +7,7 @@ from fnmatch import fnmatchcase
 
 import torch
 
-from handgrad.errors import ConfigError
+from handgrad.errors import ConfigError, is_number
 
 
 def param_groups(
@@ -25,7 +25,7 @@ def param_groups(
         pattern = next((p for p in lr_by_param if fnmatchcase(name, p)), None)
         groups.setdefault(pattern, []).append(param)
     for pattern, lr in lr_by_param.items():
-        if not (isinstance(lr, int | float) and lr >= 0):
+        if not (is_number(lr) and lr >= 0):
             raise ConfigError(f"optimizer.lr_by_param.{pattern}={lr!r} must be a number >= 0")
     unused = [p for p in lr_by_param if p not in groups]
     if unused:
