@@ -31,9 +31,9 @@ def fused_model(name: str, layers: int, embedding: bool, dropout: float, dtype=t
     return model.to(dtype)
 
 
-def random_batch(seed: int = 0):
+def random_batch(seed: int = 0, steps: int = STEPS):
     gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen) for _ in range(2))
+    return tuple(torch.randint(0, VOCAB, (BATCH, steps), generator=gen) for _ in range(2))
 
 
 def random_state(model: CharRNN, seed: int = 1):
@@ -67,6 +67,17 @@ def test_hand_gradients_equal_autograd_in_float64(name, layers, embedding, carri
     bad = [row for row in rows if not row.ok(rtol=1e-8, atol=0.0)]
     assert not bad, bad
     assert model.train_state is start  # neither side moves the carried state
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+@pytest.mark.parametrize("name", CELLS)
+def test_hand_gradients_equal_autograd_for_one_and_two_steps(name, steps):
+    """The shortest sequences: the last step is the first, or the only one before it."""
+    model = fused_model(name, 2, embedding=True, dropout=0.0)
+    model.train_state = random_state(model)
+    rows = compare_gradients(model, random_batch(steps=steps))
+    bad = [row for row in rows if not row.ok(rtol=1e-8, atol=0.0)]
+    assert not bad, bad
 
 
 @pytest.mark.parametrize("layers", [1, 3])
