@@ -1,9 +1,12 @@
 """model.compile: compiled training matches eager training, the compile seconds are their own
 metric, checkpoints are the same in both, and a compiler failure falls back to eager.
 
-Compiling even a tiny model takes seconds (Inductor's on-disk cache makes later runs with the same
-shapes cheaper), so the default suite compiles one tiny char-RNN run in hand mode and shares it;
-the other models and modes are marked slow.
+Compiling even a tiny model takes seconds (the char-RNN's ~30 s with an empty Inductor cache, as on
+a fresh CI machine; the on-disk cache makes later runs with the same shapes cheaper), so every
+test that compiles a run is marked slow; the slow tiny char-RNN runs in hand mode, eager and
+compiled, are shared by a module fixture. The default suite compiles nothing: it runs the
+fallback (Dynamo traces, the Inductor backend fails, training goes on eagerly) and the check of
+the setting's value.
 """
 
 from __future__ import annotations

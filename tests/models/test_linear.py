@@ -1,4 +1,4 @@
-"""Linear regression end to end: the seeds' experiments and the training CLI."""
+"""Linear regression: its hand gradients, the seeds' experiments end to end, the training CLI."""
 
 from __future__ import annotations
 
@@ -10,9 +10,24 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.errors import ConfigError
+from handgrad.gradcheck import compare_gradients
+from handgrad.models.linear import LinearRegression
 from handgrad.run.build import build_model
 from handgrad.run.task import train
 from helpers.runs import compose_config, run_script
+
+
+@pytest.mark.parametrize(("reduction", "scale"), [("mean", 1.0), ("sum", 0.5), ("mean", 3.0)])
+def test_hand_gradients_equal_autograd(reduction, scale):
+    """dL/dw = X^T G and dL/db = sum_n G[n] against autograd, for a map of 3 inputs to 2 outputs
+    (a w that is not square and a b of two entries, so a transpose or a wrong sum shows)."""
+    torch.manual_seed(0)
+    model = LinearRegression(3, 2, init_std=1.0, reduction=reduction, scale=scale).double()
+    batch = (torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64))
+    rows = compare_gradients(model, batch)
+    assert [row.name for row in rows] == ["(loss)", "w", "b"]
+    assert all(row.ok(rtol=1e-12, atol=0.0) for row in rows), rows
+    assert model.w.shape == (3, 2) and model.b.shape == (2,) and not model.b.any()
 
 
 def scalar_tags(run_dir):
@@ -27,7 +42,7 @@ def test_train_cli_writes_a_complete_run_dir(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = (tmp_path / "outputs" / "runs").glob("*/*_linear")
-    assert {"train/loss", "val/loss", "param/w", "param/b"} <= scalar_tags(run_dir)
+    assert {"train/loss", "val/loss", "weights/w", "weights/b"} <= scalar_tags(run_dir)
     assert (run_dir / "fit.png").stat().st_size > 1000
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"last/train/loss", "best/val/loss", "time/wall_s", "learned"} <= set(metrics)
@@ -46,10 +61,11 @@ def test_curves_show_training_and_hparams_gets_the_best_checkpoints_metrics(tmp_
     val_loss = events.Scalars("val/loss")
     assert len(val_loss) == 3
     assert val_loss[-1].value == pytest.approx(metrics["last/val/loss"], rel=1e-6)
-    # HParams reads each scalar tag's last value: best/val/loss at the best checkpoint's step.
+    # HParams reads each scalar tag's last value: val/loss/best at the best checkpoint's epoch
+    # end step (its last optimizer step's index, where that epoch's val/loss point is).
     best = metrics["checkpoints"]["best"]
-    (point,) = events.Scalars("best/val/loss")
-    assert (point.step, point.value) == (best["step"], pytest.approx(returned, rel=1e-6))
+    (point,) = events.Scalars("val/loss/best")
+    assert (point.step, point.value) == (best["step"] - 1, pytest.approx(returned, rel=1e-6))
     assert returned == metrics["best/val/loss"] == min(p.value for p in val_loss)
     plugin = events.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugin

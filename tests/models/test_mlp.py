@@ -21,6 +21,7 @@ from handgrad.run.task import train
 from helpers.runs import compose_config
 
 ACTIVATION_NAMES = sorted(ACTIVATIONS)
+REDUCTIONS = ["mean", "sum"]
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +63,34 @@ def test_hand_backward_matches_autograd(
     batch = (torch.randn(n, widths[0]), torch.randn(n, widths[-1]))
     rows = compare_gradients(model, to_dtype(batch, torch.float64))
     assert len(rows) == 1 + len(widths[1:]) * (2 if bias else 1)
+    for row in rows:
+        assert row.ok(rtol=1e-12, atol=1e-15), row
+
+
+@pytest.mark.parametrize("output_activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_hand_backward_matches_autograd_for_every_activation_pair(activation, output_activation):
+    """The property test above on a fixed grid: every (hidden, output) activation pair, with and
+    without biases, both reductions and a scale, widths that differ layer to layer (the fast,
+    deterministic set `make mutate` runs)."""
+    case = ACTIVATION_NAMES.index(activation) * len(ACTIVATION_NAMES)
+    case += ACTIVATION_NAMES.index(output_activation)
+    torch.manual_seed(case)
+    model = MLP(
+        in_features=3,
+        out_features=2,
+        hidden=[5, 4][: 1 + case % 2],
+        activation=activation,
+        output_activation=output_activation,
+        bias=case % 3 != 0,
+        init="normal",
+        init_std=0.7,
+        reduction=REDUCTIONS[case // 2 % 2],
+        scale=[1.0, 0.5, 3.0][case // 4 % 3],
+    ).double()
+    batch = (torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64))
+    rows = compare_gradients(model, batch)
+    assert [row.name for row in rows] == ["(loss)"] + [n for n, _ in model.named_parameters()]
     for row in rows:
         assert row.ok(rtol=1e-12, atol=1e-15), row
 
