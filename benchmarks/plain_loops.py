@@ -2,8 +2,9 @@
 
 Each loop takes a spec (a dict of plain values: data, model, optimizer, epochs, built from a
 composed config by `benchmarks.runner.plain_spec`), trains the same math the project trains, and
-returns its step count and seconds. They are the yardstick of `python -m benchmarks`, and the
-shortest readable version of each recipe.
+returns its step count and seconds, its final training loss (the last epoch's mean, as the
+project logs `train/loss`) and its last validation metric. They are the yardstick of
+`python -m benchmarks`, and the shortest readable version of each recipe.
 """
 
 from __future__ import annotations
@@ -21,25 +22,41 @@ def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
 
 
 def plain_linreg(spec: dict) -> dict:
-    """Full-batch linear regression: y_hat = x w + b, mean squared error, torch.optim."""
-    x = torch.rand(spec["n_samples"], len(spec["w_true"]))
-    y = x @ torch.tensor(spec["w_true"]).unsqueeze(1) + spec["b_true"]
-    w = (0.01 * torch.randn(x.shape[1], 1)).requires_grad_()
+    """Full-batch linear regression: y_hat = x w + b, mean squared error, torch.optim. Seeded as
+    the project seeds a run, so both train on the same numbers from the same start: the data from
+    a generator seeded with `data_seed` (x ~ U[0, 1), then the noise), w from the global
+    generator seeded with `seed`. Returns the last epoch's mean loss and the last validation's
+    (on the training points: the recipe holds none out)."""
+    gen = torch.Generator().manual_seed(spec["data_seed"])
+    x = torch.rand(spec["n_samples"], len(spec["w_true"]), generator=gen)
+    noise = spec["noise_std"] * torch.randn(spec["n_samples"], 1, generator=gen)
+    y = x @ torch.tensor(spec["w_true"]).unsqueeze(1) + spec["b_true"] + noise
+    torch.manual_seed(spec["seed"])
+    w = (spec["init_std"] * torch.randn(x.shape[1], 1)).requires_grad_()
     b = torch.zeros(1, requires_grad=True)
     optimizer = make_optimizer(spec, [w, b])
+    val_loss = None  # None: no epoch validated
     start = time.perf_counter()
     for epoch in range(spec["epochs"]):
+        losses = []
         for _ in range(spec["passes"]):
             loss = F.mse_loss(x @ w + b, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            losses.append(loss.detach())
         if (epoch + 1) % spec["val_every"] == 0:
             with torch.no_grad():
-                F.mse_loss(x @ w + b, y)
+                val_loss = F.mse_loss(x @ w + b, y)
     fit_s = time.perf_counter() - start
     steps = spec["epochs"] * spec["passes"]
-    return {"fit_s": fit_s, "steps": steps, "epochs": spec["epochs"]}
+    return {
+        "fit_s": fit_s,
+        "steps": steps,
+        "epochs": spec["epochs"],
+        "train_loss": torch.stack(losses).mean().item(),
+        "val_loss": None if val_loss is None else val_loss.item(),
+    }
 
 
 class PlainScratchRNN(nn.Module):
@@ -156,7 +173,8 @@ def char_rnn_data(tokens: torch.Tensor, spec: dict):
 def plain_char_rnn(spec: dict) -> dict:
     """Char-RNN language model: cross-entropy over every token, torch.optim, clipping, state
     carried (detached) across batches with sequential sampling, fresh with random windows;
-    validation every `val_every` epochs (token-weighted mean cross-entropy)."""
+    validation every `val_every` epochs (exp of the token-weighted mean cross-entropy). Returns
+    the last epoch's training cross-entropy and the last validation's perplexity."""
     tokens, vocab_size = read_tokens(spec["corpus"])
     train_batches, val_batches = char_rnn_data(tokens, spec)
     if spec["cell"] == "scratch":
@@ -167,11 +185,11 @@ def plain_char_rnn(spec: dict) -> dict:
         model = PlainFusedRNN(spec["cell"], vocab_size, *sizes)
     optimizer = make_optimizer(spec, model.parameters())
     carry = spec["sampling"] == "sequential"
-    steps = 0
+    steps, val_ppl = 0, None  # None: no epoch validated
     start = time.perf_counter()
     for epoch in range(spec["epochs"]):
         model.train()
-        state = None
+        state, total, tokens = None, torch.zeros(()), 0
         for x, y in train_batches():
             logits, state = model(x.T, state)
             loss = F.cross_entropy(logits.flatten(0, 1), y.T.flatten())
@@ -181,11 +199,19 @@ def plain_char_rnn(spec: dict) -> dict:
                 nn.utils.clip_grad_norm_(model.parameters(), spec["clip"])
             optimizer.step()
             state = detach(state) if carry else None
+            total += loss.detach() * y.numel()
+            tokens += y.numel()
             steps += 1
         if (epoch + 1) % spec["val_every"] == 0:
-            evaluate(model, val_batches, carry)
+            val_ppl = evaluate(model, val_batches, carry)
     fit_s = time.perf_counter() - start
-    return {"fit_s": fit_s, "steps": steps, "epochs": spec["epochs"]}
+    return {
+        "fit_s": fit_s,
+        "steps": steps,
+        "epochs": spec["epochs"],
+        "train_loss": (total / tokens).item(),  # the last epoch's token-weighted mean
+        "val_ppl": None if val_ppl is None else val_ppl.item(),
+    }
 
 
 @torch.no_grad()

@@ -729,10 +729,16 @@ def plain_spec(cfg) -> dict:
     }
     data, model = cfg.data, cfg.model
     if model._target_.endswith("LinearRegression"):
-        if data.batch_size is not None or data.val_fraction != 0:
-            raise BenchmarkError("the plain linear regression loop is full-batch, no held-out set")
+        plain = (data.batch_size, data.val_fraction, data.x, model.reduction, model.scale)
+        if plain != (None, 0, "uniform", "mean", 1):
+            raise BenchmarkError(
+                "the plain linear regression loop is full-batch on uniform x, no held-out set, "
+                "mean squared error"
+            )
         w_true = list(data.w_true)
         facts = {"n_samples": data.n_samples, "w_true": w_true, "b_true": data.b_true}
+        facts |= {"noise_std": data.noise_std, "init_std": model.init_std}
+        facts |= {"data_seed": data.seed, "seed": cfg.seed}
         facts["passes"] = data.passes_per_epoch  # full-batch steps per epoch
         return {**spec, "loop": "linreg", **facts}
     if model._target_.endswith("CharRNN"):

@@ -1,5 +1,6 @@
-"""`python -m benchmarks` on tiny sizes (`--quick`): the files it writes and their tables; how
-each kind of case turns runs into a row.
+"""`python -m benchmarks` on tiny sizes (`--quick`): the files it writes and their tables, the
+plain loop's losses against the project's (the same math); how each kind of case turns runs
+into a row.
 
 No timing assertions: the numbers of a smoke run on a shared machine mean nothing.
 """
@@ -77,8 +78,12 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path, capsys):
     (linreg,) = report["cases"]
     assert linreg["kind"] == "plain" and linreg["unit"] == "steps/s"
     assert linreg["sides"] == ["project", "plain"]
-    assert linreg["runs"]["project"][0]["steps"] == 20  # --quick: 2 epochs of 10 full batches
-    assert linreg["runs"]["plain"][0]["steps"] == 20
+    project, plain = linreg["runs"]["project"][0], linreg["runs"]["plain"][0]
+    assert project["steps"] == plain["steps"] == 20  # --quick: 2 epochs of 10 full batches
+    # The same math from the same seed: the same losses, to float32 round-off.
+    assert plain["train_loss"] == pytest.approx(project["metrics"]["last/train/loss"], rel=1e-5)
+    assert plain["val_loss"] == pytest.approx(project["metrics"]["last/val/loss"], rel=1e-5)
+    assert plain["val_loss"] < plain["train_loss"]  # it trained: after the epoch, below its mean
     assert linreg["ratio"] > 0
     assert all(mb > 0 for mb in linreg["peak_rss_mb"].values())
     check_row(markdown, linreg)
@@ -96,6 +101,8 @@ def test_quick_benchmark_every_case(tmp_path):
     cases = {case["name"]: case for case in report["cases"]}
     for case in cases.values():
         check_row(markdown, case)
+        for plain in case.get("runs", {}).get("plain", []):  # each loop says how far it trained
+            assert plain["train_loss"] > 0 and ("val_loss" in plain or "val_ppl" in plain)
     assert cases["seed003"]["unit"] == cases["d2l"]["unit"] == cases["rnn"]["unit"] == "tokens/s"
 
     quality = cases["quality"]
