@@ -1,6 +1,7 @@
 """Train a model: `python scripts/train.py model=rnn optimizer=adam` (see conf/ for every knob).
 
-`resume=<run dir>` continues that run in its own dir (see handgrad.run.resume).
+`resume=<run dir>` continues that run in its own dir (see handgrad.run.resume). Every run and sweep
+claims a dir of its own and locks it while it lives (see handgrad.run.dir_claim).
 """
 
 import sys
@@ -12,7 +13,8 @@ from omegaconf import DictConfig
 from handgrad.errors import exit_for_user_error
 from handgrad.run.checks import check_before_run
 from handgrad.run.compose import compose_command_line, null_groups_deleted, output_dirs
-from handgrad.run.resume import expand_resume
+from handgrad.run.dir_claim import claim_output_dir
+from handgrad.run.resume import RESUME, expand_resume
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -29,11 +31,15 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     try:
-        sys.argv = expand_resume(sys.argv)
+        resuming = any(arg.startswith(RESUME) for arg in sys.argv[1:])
+        sys.argv = expand_resume(sys.argv)  # and locks the run dir it continues
         sys.argv[1:] = null_groups_deleted(CONF, sys.argv[1:])
-        cfg = compose_command_line(CONF, "train", sys.argv[1:])
-        if cfg is not None:  # a single run: check it all before Hydra makes its run dir
-            check_before_run(cfg, output_dirs(cfg))
+        composed = compose_command_line(CONF, "train", sys.argv[1:])
+        if composed is not None:  # check it all before the run (or sweep) claims its dir
+            cfg, multirun = composed
+            if not multirun:
+                check_before_run(cfg, output_dirs(cfg))
+            sys.argv[1:] = claim_output_dir(cfg, sys.argv[1:], multirun, resuming)
     except Exception as exc:
         exit_for_user_error(exc)
     main()

@@ -25,6 +25,10 @@ class RunDirError(HandgradError):
     """The run dir cannot be written (a full disk, a quota, a read-only or vanished mount)."""
 
 
+class RunDirTaken(HandgradError):
+    """The run dir belongs to another run: one still running, or one whose files it holds."""
+
+
 class TrainingDiverged(HandgradError):
     """Training produced a non-finite loss or weights; `last_checkpoint` is the last finite one."""
 

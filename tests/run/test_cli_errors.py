@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from handgrad.run.dir_claim import LOCK_FILE
 from helpers.runs import SCRIPTS, run_script, run_script_in_this_process
 
 
@@ -130,14 +131,15 @@ FAST_WITH_LIGHTNING = {"corpus-missing"}  # one representative in the default ru
 
 
 def snapshot(run_dir: Path) -> dict[str, tuple[int, str]]:
-    """Every file of a run dir: its mtime and sha1."""
+    """Every file of a run dir (but its lock, which holds the PID that locked it last): its mtime
+    and sha1."""
     return {
         str(path.relative_to(run_dir)): (
             path.stat().st_mtime_ns,
             hashlib.sha1(path.read_bytes()).hexdigest(),
         )
         for path in sorted(run_dir.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != LOCK_FILE
     }
 
 

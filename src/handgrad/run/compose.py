@@ -69,9 +69,12 @@ def a_or_an(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def compose_command_line(config_dir: Path, config_name: str, argv: list[str]) -> DictConfig | None:
-    """The config `config_dir/config_name` composed with `argv` for a single run; None for a
-    multirun (each job is composed, then dropped) or a command line with other Hydra flags.
+def compose_command_line(
+    config_dir: Path, config_name: str, argv: list[str]
+) -> tuple[DictConfig, bool] | None:
+    """The config `config_dir/config_name` composed with `argv` (Hydra's own keys included) and
+    whether it is a multirun; for a multirun each job is composed (then dropped) and the config
+    returned holds the overrides every job shares. None for a command line with other Hydra flags.
     Raises ConfigError for a Hydra mistake."""
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return None
@@ -82,13 +85,13 @@ def compose_command_line(config_dir: Path, config_name: str, argv: list[str]) ->
     # A config may itself ask for a multirun (hparams_search=... sets hydra.mode).
     multirun = len(overrides) < len(argv) or str(cfg.hydra.get("mode")).endswith("MULTIRUN")
     if not multirun:  # a sweep override here is a mistake: composing it says so
-        return cfg if fixed == overrides else _compose(config_dir, config_name, overrides)
+        return (cfg if fixed == overrides else _compose(config_dir, config_name, overrides)), False
     for override in parsed:
         if override.is_sweep_override() and override.is_discrete_sweep():
             key = override.get_key_element()
             for value in override.sweep_string_iterator():
                 _compose(config_dir, config_name, [*fixed, f"{key}={value}"])
-    return None
+    return cfg, True
 
 
 def compose_run(config_dir: Path, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from handgrad.errors import CheckpointError, ConfigError
+from handgrad.run.dir_claim import lock
 
 RESUME = "resume="
 # Overrides a resumed run sets itself; the original run's values for them are dropped.
@@ -43,6 +44,7 @@ def expand_resume(argv: list[str]) -> list[str]:
         raise CheckpointError(
             f"resume={run_dir}: no checkpoints/last.ckpt to continue from; start a new run instead"
         )
+    lock(run_dir, f"resume={run_dir}")  # refused while the run is still running
     new = [arg for arg in argv[1:] if not arg.startswith(RESUME)]
     new_keys = {override_key(arg) for arg in new}
     original = [

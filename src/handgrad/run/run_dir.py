@@ -10,6 +10,7 @@ from pathlib import Path
 
 from handgrad.errors import CheckpointError, RunDirError, exception_chain
 from handgrad.run.checkpoint_reading import load_checkpoint
+from handgrad.run.dir_claim import LOCK_FILE
 
 # Errors of a write that fails whichever file it writes (the disk, not the file, is the problem).
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
@@ -48,14 +49,14 @@ def _writes(exc: BaseException, run_dir: Path) -> bool:
 
 
 def remove_if_unused(run_dir: Path, root: Path) -> None:
-    """Remove `run_dir` when it holds nothing but Hydra's `.hydra/` and empty log files (a run
-    that failed before writing anything), then the dirs above it up to `root` that it leaves
-    empty (e.g. `runs/<date>/`). A dir holding anything else, and the working dir, stay."""
+    """Remove `run_dir` when it holds nothing but Hydra's `.hydra/`, its lock and empty log files
+    (a run that failed before writing anything), then the dirs above it up to `root` that it
+    leaves empty (e.g. `runs/<date>/`). A dir holding anything else, and the working dir, stay."""
     if not run_dir.is_dir() or run_dir.resolve() == Path.cwd().resolve():
         return
     for entry in run_dir.iterdir():
         unused_log = entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0
-        if not (entry.name == ".hydra" or unused_log):
+        if not (entry.name in (".hydra", LOCK_FILE) or unused_log):
             return
     shutil.rmtree(run_dir)
     root = root.resolve()

@@ -33,6 +33,7 @@ from handgrad.run.checkpoint_reading import check_fits, load_checkpoint
 from handgrad.run.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
 from handgrad.run.checks import check_before_run
 from handgrad.run.console import closing_block, library_notices, print_each_line_once, start_line
+from handgrad.run.dir_claim import held_while_running, live_holder
 from handgrad.run.interrupts import ctrl_c_stops_between_steps, interrupt_exit_code
 from handgrad.run.results import (
     labelled,
@@ -65,7 +66,8 @@ def run_job(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.paths.output_dir)
     try:
-        return train(cfg)
+        with held_while_running(run_dir):
+            return train(cfg)
     except Exception as exc:
         error = find_user_error(exc) or write_failure(exc, run_dir)
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -100,6 +102,8 @@ def train(cfg: DictConfig) -> float:
     checkpoint = check_before_run(cfg, [run_dir])  # the one to continue from, or None
     run_dir.mkdir(parents=True, exist_ok=True)
     print_each_line_once()
+    if cfg.ckpt_path is not None:
+        warn_if_written_by_a_live_run(Path(cfg.ckpt_path))
     with library_notices(shown=cfg.verbose):
         model, datamodule, trainer = build_run(cfg, run_dir, checkpoint)
         if trainer.is_global_zero:
@@ -126,6 +130,18 @@ def train(cfg: DictConfig) -> float:
             log_hparams(trainer.logger, cfg, results)
         log.info(closing_block(results, run_dir, tensorboard=bool(trainer.logger)))
     return checked_optimized_value(cfg, results)
+
+
+def warn_if_written_by_a_live_run(ckpt_path: Path) -> None:
+    """Reading a checkpoint of a run that is still training is fine: say what is read."""
+    pid = live_holder(ckpt_path.parent.parent)  # <run dir>/checkpoints/<file>.ckpt
+    if pid is not None:
+        log.warning(
+            "ckpt_path=%s belongs to a run that is still training (PID %s): this run starts "
+            "from the file as saved now (saves replace it whole, never half-written)",
+            ckpt_path,
+            pid or "starting",
+        )
 
 
 def build_run(cfg: DictConfig, run_dir: Path, checkpoint: dict | None):
