@@ -4,6 +4,7 @@ SIGKILL mid-run followed by resume=."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -66,35 +67,62 @@ def test_non_finite_weights_are_never_saved():
         )
 
 
-SAVER = """
+FLOATS = 2**21  # a checkpoint of 8 MB: the saver is stopped mid-write, however fast it writes
+SAVER = f"""
 import sys, torch
 from handgrad.run.checkpoint_writing import AtomicCheckpointIO
 io, path, n = AtomicCheckpointIO(), sys.argv[1], 0
 while True:
     n += 1
-    io.save_checkpoint({"n": n, "w": torch.full((2**23,), float(n))}, path)  # 32 MB
+    io.save_checkpoint({{"n": n, "w": torch.full(({FLOATS},), float(n))}}, path)
 """
 
 
+def size_of(path) -> int:
+    """The file's size; 0 while it does not exist (a save renames its temp file away)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def stop_mid_write(process: subprocess.Popen, temp, deadline: float) -> int:
+    """Stop the saver (SIGSTOP) while `temp` holds part of a checkpoint, under half of it;
+    the part's size then. A save that ends before the stop lands is let go on (SIGCONT), and
+    the next one is tried."""
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, "no save caught mid-write"
+        if 0 < size_of(temp) < 2 * FLOATS:  # bytes: half of the float32 tensor
+            process.send_signal(signal.SIGSTOP)
+            _, status = os.waitpid(process.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status)
+            size = size_of(temp)
+            if 0 < size < 2 * FLOATS:
+                return size
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.001)
+
+
 def test_sigkill_while_saving_never_leaves_a_corrupt_last_ckpt(tmp_path):
+    """The kill lands mid-write for certain: the saver is stopped while its temp file holds part
+    of a checkpoint, checked, then killed; the part stays behind, last.ckpt is the save before."""
     path = tmp_path / "last.ckpt"
     process = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], cwd=ROOT)
+    temp = path.with_name(f".last.ckpt.{process.pid}.tmp")
     try:
         deadline = time.monotonic() + 60
-        # Wait for a complete save, then for the next one to be half-written.
-        while not path.exists():
+        while not path.exists():  # a complete save first
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
-        temp = path.with_name(f".last.ckpt.{process.pid}.tmp")
-        while not (temp.exists() and 0 < temp.stat().st_size < 2**24):
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.001)
+        part = stop_mid_write(process, temp, deadline)
         process.send_signal(signal.SIGKILL)
+        process.wait()
     finally:
         process.kill()
         process.wait()
+    assert size_of(temp) == part  # killed mid-write: the save never reached its rename
     checkpoint = torch.load(path, weights_only=True)  # would fail on a half-written file
-    assert torch.equal(checkpoint["w"], torch.full((2**23,), float(checkpoint["n"])))
+    assert torch.equal(checkpoint["w"], torch.full((FLOATS,), float(checkpoint["n"])))
 
 
 @pytest.mark.slow
