@@ -1,5 +1,12 @@
 """Training callbacks a learner looks at: the fit plot, the gradient check, text samples, and
-TensorBoard's dashboards (parameter histograms, learning rates, the Custom Scalars layout)."""
+TensorBoard's dashboards (parameter histograms, learning rates, the Custom Scalars layout).
+
+TensorBoard files every tag under its first path component and opens the first two groups in
+alphabetical order, so what a run writes falls into `train/`, `val/` (opened) and `weights/`:
+the curves come first. What belongs to an epoch is written at the epoch's end step, where
+Lightning writes the epoch's training and validation metrics: the index of its last optimizer
+step (`epoch_end_step`).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,21 @@ import torch
 from handgrad.errors import is_int, require
 from handgrad.generate import generate, read_prefix
 from handgrad.gradcheck import compare_gradients
+from handgrad.models.regression_module import MAX_LOGGED_PARAMS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def epoch_end_step(trainer: L.Trainer) -> int:
+    """The step of what ends the latest epoch (or training): its last optimizer step's index, as
+    Lightning logs epoch metrics (global_step counts the steps done, one more)."""
+    return max(trainer.global_step - 1, 0)
+
+
 class FitPlot(L.Callback):
-    """At the end of training, draw the data and the fitted model into TensorBoard and `fit.png`.
+    """At the end of training, draw the data and the fitted model into `fit.png` and TensorBoard
+    (Images, `train/predictions`, at the last step).
 
     One input and one output: data as points and the fitted line. Otherwise:
     prediction against target for every training point, with the diagonal a perfect fit would
@@ -51,7 +66,9 @@ class FitPlot(L.Callback):
         fig.tight_layout()
         fig.savefig(Path(trainer.default_root_dir) / self.filename)
         if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
-            trainer.logger.experiment.add_figure("fit", fig, global_step=trainer.global_step)
+            trainer.logger.experiment.add_figure(
+                "train/predictions", fig, global_step=epoch_end_step(trainer)
+            )
         plt.close(fig)
 
 
@@ -83,8 +100,9 @@ class GradCheck(L.Callback):
 
 
 class TextSample(L.Callback):
-    """Every `every_n_epochs` training epochs, continue `prefix` with the char-RNN and log the text
-    to TensorBoard's Text tab (tag `sample`) at the current step.
+    """Every `every_n_epochs` training epochs and when training ends, continue `prefix` with the
+    char-RNN and log the text to TensorBoard's Text tab (tag `sample`) at the epoch's end step:
+    the last sample is always the finished model's.
 
     temperature 0 is greedy (d2l's `predict`); > 0 samples, optionally among the `top_k` most
     likely characters, from a generator seeded with `seed` (the same every time).
@@ -107,6 +125,7 @@ class TextSample(L.Callback):
         self.options = dict(
             prefix=prefix, num_chars=num_chars, temperature=temperature, top_k=top_k, seed=seed
         )
+        self.sampled_step: int | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """A prefix the model cannot read (a character its training text lacks) fails now."""
@@ -115,13 +134,23 @@ class TextSample(L.Callback):
         )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.sample(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.sample(trainer, pl_module)
+
+    def sample(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Log a sample at the current epoch end step, unless one is there already."""
+        step = epoch_end_step(trainer)
+        if not trainer.is_global_zero or step == self.sampled_step:
             return
         vocab = trainer.datamodule.vocab
         text = as_markdown(generate(pl_module, vocab, **self.options), vocab.tokenizer)
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_text"):
-                logger.experiment.add_text("sample", text, global_step=trainer.global_step)
+                logger.experiment.add_text("sample", text, global_step=step)
+        self.sampled_step = step
 
 
 def as_markdown(text: str, tokenizer: str) -> str:
@@ -134,14 +163,22 @@ def as_markdown(text: str, tokenizer: str) -> str:
 
 
 class ParameterHistograms(L.Callback):
-    """Every `every_n_steps` optimizer steps (0: never), histograms of every parameter's values
-    (`weights/<name>`) and gradient (`grads/<name>`) in TensorBoard's Histograms tab.
+    """Histograms of every parameter's values (`weights/<name>`) and gradient
+    (`weights/<name>/grad`) in TensorBoard's Histograms and Distributions tabs, at the first
+    optimizer step, every `every_n_steps` steps after it, and at the last step (0: never).
 
     They are taken just before the optimizer step, in both backward modes: the weights the step
     starts from and the gradient it applies, before clipping (so exploding gradients show even when
     `model.clip_grad_norm` tames them). Each histogram has `BINS` equal-width buckets from the
     tensor's min to its max (`histogram`); TensorBoard's own `add_histogram` (NumPy in float64,
-    ~1,500 exponential buckets, most of them then dropped) takes 6 to 9 times as long.
+    ~1,500 exponential buckets, most of them then dropped) takes 6 to 9 times as long. A tensor of
+    at most `MAX_LOGGED_PARAMS` values gets none: too few values to show a distribution (a model
+    that small logs each weight as a `weights/<name>` scalar).
+
+    The last step: training can end after any epoch (early stopping decides after validation), so
+    each epoch's last step (and the step `trainer.max_steps` ends on) keeps a copy of its weights
+    and gradients, written when training ends. A run stopped inside an epoch (its time budget, an
+    interrupt) ends with the histograms of its last complete epoch's last step.
     """
 
     BINS = 30  # as TensorBoard's own histogram summaries
@@ -153,20 +190,56 @@ class ParameterHistograms(L.Callback):
             "(0: off)",
         )
         self.every_n_steps = every_n_steps
+        self.written_step: int | None = None
+        self.last_step: tuple[int, list[tuple[str, torch.Tensor]]] | None = None  # not yet written
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        if not self.every_n_steps or trainer.global_step % self.every_n_steps:
+        if not (self.every_n_steps and trainer.is_global_zero and writers(trainer)):
             return
-        writers = [w.experiment for w in trainer.loggers if hasattr(w.experiment, "add_histogram")]
-        if not (writers and trainer.is_global_zero):
-            return
-        for name, param in pl_module.named_parameters():
-            for tag, values in ((f"weights/{name}", param), (f"grads/{name}", param.grad)):
-                summary = None if values is None else histogram(values, self.BINS)
-                if summary is None:
-                    continue
-                for writer in writers:
-                    writer.add_histogram_raw(tag, **summary, global_step=trainer.global_step)
+        step = trainer.global_step
+        if step % self.every_n_steps == 0:
+            self.write(trainer, step, tensors(pl_module))
+        elif may_be_last_step(trainer):
+            self.last_step = (step, [(tag, t.detach().clone()) for tag, t in tensors(pl_module)])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.last_step is not None and self.last_step[0] > (self.written_step or -1):
+            self.write(trainer, *self.last_step)
+        self.last_step = None
+
+    def write(self, trainer, step: int, named: list[tuple[str, torch.Tensor]]) -> None:
+        for tag, values in named:
+            summary = histogram(values, self.BINS)
+            if summary is None:
+                continue
+            for writer in writers(trainer):
+                writer.add_histogram_raw(tag, **summary, global_step=step)
+        self.written_step = step
+
+
+def writers(trainer: L.Trainer) -> list:
+    """The loggers' writers that take histograms (TensorBoard's SummaryWriter)."""
+    return [w.experiment for w in trainer.loggers if hasattr(w.experiment, "add_histogram_raw")]
+
+
+def tensors(module: L.LightningModule) -> list[tuple[str, torch.Tensor]]:
+    """(tag, tensor) for the values and the gradient of every parameter with more values than
+    `MAX_LOGGED_PARAMS`."""
+    named = []
+    for name, param in module.named_parameters():
+        if param.numel() > MAX_LOGGED_PARAMS:
+            named.append((f"weights/{name}", param))
+            if param.grad is not None:
+                named.append((f"weights/{name}/grad", param.grad))
+    return named
+
+
+def may_be_last_step(trainer: L.Trainer) -> bool:
+    """Whether training may end after the step about to be taken: the epoch's last batch, or the
+    step `trainer.max_steps` stops at."""
+    batches = trainer.fit_loop.epoch_loop.batch_progress
+    last_batch = batches.is_last_batch or batches.current.ready >= trainer.num_training_batches
+    return last_batch or trainer.global_step + 1 == trainer.max_steps
 
 
 def histogram(values: torch.Tensor, bins: int) -> dict | None:
@@ -203,18 +276,19 @@ def histogram(values: torch.Tensor, bins: int) -> dict | None:
 
 
 class LearningRate(L.Callback):
-    """At the start of every training epoch, log the learning rate the epoch trains with:
-    `optim/lr`, or with several parameter groups (`optimizer.lr_by_param`) `optim/lr/pg<i>` for
-    group i = 1, 2, ... (Lightning's LearningRateMonitor names them so)."""
+    """At the end of every training epoch, log the learning rate the epoch trained with (before
+    the scheduler steps) at the epoch's end step: `train/lr`, or with several parameter groups
+    (`optimizer.lr_by_param`) `train/lr/pg<i>` for group i = 1, 2, ... (Lightning's
+    LearningRateMonitor numbers them so)."""
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         groups = trainer.optimizers[0].param_groups
         if len(groups) == 1:
-            metrics = {"optim/lr": groups[0]["lr"]}
+            metrics = {"train/lr": groups[0]["lr"]}
         else:
-            metrics = {f"optim/lr/pg{i}": group["lr"] for i, group in enumerate(groups, 1)}
+            metrics = {f"train/lr/pg{i}": group["lr"] for i, group in enumerate(groups, 1)}
         for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.log_metrics(metrics, step=epoch_end_step(trainer))
 
 
 class CustomScalars(L.Callback):
@@ -222,28 +296,36 @@ class CustomScalars(L.Callback):
     whose metrics this run logs, e.g. train and validation loss on one chart.
 
     TensorBoard merges the layouts of all runs in its logdir, so a sweep's dir shows every chart
-    any of its runs has, each with every run's curves.
+    any of its runs has, each with the curves of every run that has its tags. Every chart holds
+    one quantity in one unit, whatever models share the logdir: the regression models' loss (a
+    squared error) and the language models' perplexity are distinct tags (a language model's
+    cross-entropy is not written to TensorBoard).
     """
 
     # (category, chart title, tag regexes (matched from the start), does this run log them?)
     CHARTS = (
-        ("train vs val", "loss", [r"train/loss$", r"val/loss$"], lambda trainer, module: True),
+        (
+            "train vs val",
+            "loss (squared error)",
+            [r"train/loss$", r"val/loss$"],
+            lambda trainer, module: not is_language_model(trainer),
+        ),
         (
             "train vs val",
             "perplexity",
             [r"train/ppl$", r"val/ppl$"],
-            lambda trainer, module: hasattr(trainer.datamodule, "vocab"),  # language models
+            lambda trainer, module: is_language_model(trainer),
         ),
         (
             "optimization",
             "gradient norm (before clipping)",
-            [r"grad/norm$"],
+            [r"weights/grad_norm$"],
             lambda trainer, module: getattr(module, "clip_grad_norm", None) is not None,
         ),
         (
             "optimization",
             "learning rate",
-            [r"optim/lr"],
+            [r"train/lr"],
             lambda trainer, module: any(isinstance(c, LearningRate) for c in trainer.callbacks),
         ),
         (
@@ -266,3 +348,8 @@ class CustomScalars(L.Callback):
         for logger in trainer.loggers:
             if hasattr(logger.experiment, "add_custom_scalars"):
                 logger.experiment.add_custom_scalars(layout)
+
+
+def is_language_model(trainer: L.Trainer) -> bool:
+    """The char-RNN's data has a vocabulary; the regression data has none."""
+    return hasattr(trainer.datamodule, "vocab")

@@ -247,10 +247,7 @@ def tiny_run(tmp_path_factory, time_machine):
 def test_tiny_run_lowers_val_ppl_and_logs_ppl_and_samples(tiny_run):
     events = EventAccumulator(str(tiny_run))
     events.Reload()
-    assert {"train/ppl", "val/ppl", "train/loss", "val/loss", "grad/norm"} <= set(
-        events.Tags()["scalars"]
-    )
-    assert events.Scalars("perf/tokens_per_s")[-1].value > 0
+    assert {"train/ppl", "val/ppl", "weights/grad_norm"} <= set(events.Tags()["scalars"])
     val_ppl = [point.value for point in events.Scalars("val/ppl")]
     assert len(val_ppl) >= 3 and val_ppl[-1] < val_ppl[0] < 28  # 28: a uniform guess's ppl
     samples = events.Tensors("sample/text_summary")
@@ -371,9 +368,13 @@ SMALL_LSTM_RUN = [
 
 
 def epoch_curves(run_dir) -> dict[str, list[float]]:
+    """The epochs' mean cross-entropies: the logs of the perplexity curves."""
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    return {tag: [e.value for e in events.Scalars(tag)] for tag in ("train/loss", "val/loss")}
+    return {
+        f"{stage}/loss": [math.log(e.value) for e in events.Scalars(f"{stage}/ppl")]
+        for stage in ("train", "val")
+    }
 
 
 @pytest.mark.corpus

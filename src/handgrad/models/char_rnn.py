@@ -17,11 +17,14 @@ each training epoch start, and validation carries its own state, reset at each v
 (they only record the batch's final state); `training_step` carries it on after the step, so a
 gradient check sees the same initial state in both.
 
-Metrics: `train/loss`, `val/loss` (token-weighted mean cross-entropy over the epoch), `train/ppl`,
-`val/ppl` (exp of those means; the sums are synced across processes), `perf/tokens_per_s`
+Metrics, at each epoch's end: `train/ppl`, `val/ppl` (exp of the token-weighted mean
+cross-entropy over the epoch; the sums are synced across processes), in TensorBoard and in
+`metrics.json`; `train/loss`, `val/loss` (those mean cross-entropies) and `perf/tokens_per_s`
 (training tokens over the seconds from the epoch's first batch start to its last batch end, less
-the seconds torch.compile spent compiling in between), and `grad/norm` and `time/compile_s` from
-the base class.
+the seconds torch.compile spent compiling in between) in `metrics.json` only: the cross-entropy is
+the perplexity's log, one curve in two units (and on a chart beside the regression models' squared
+errors, a mix of units), and the throughput is wall-clock time, not a training curve. The base
+class adds `weights/grad_norm` and `time/compile_s`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from handgrad.grads.cross_entropy import cross_entropy_and_grad
 from handgrad.grads.scratch_rnn import rnn_backward
 from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
 from handgrad.models.compiled import compile_seconds
-from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
+from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule, WeightedMean
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = ("scratch", *FUSED_CELLS)
@@ -210,29 +213,6 @@ def torch_state(finals: list[tuple]) -> State:
     return parts if len(parts) > 1 else parts[0]
 
 
-class TokenWeightedMean:
-    """The mean cross-entropy per token over an epoch's batches b of n_b tokens each:
-
-        CE = Σ_b CE_b n_b / Σ_b n_b        ppl = exp(CE)
-
-    (the epoch's perplexity, not a mean of per-batch perplexities). Two running sums, kept as
-    tensors on the loss's device (no host sync per step); under DDP `compute` adds every rank's.
-    """
-
-    def __init__(self, total: torch.Tensor | None = None, tokens: int = 0):
-        self.total, self.tokens = total, tokens
-
-    def update(self, mean_loss: torch.Tensor, tokens: int) -> None:
-        weighted = mean_loss.detach().float() * tokens
-        self.total = weighted if self.total is None else self.total + weighted
-        self.tokens += tokens
-
-    def compute(self, strategy) -> torch.Tensor:
-        sums = torch.stack([self.total, self.total.new_tensor(float(self.tokens))])
-        total, tokens = strategy.reduce(sums, reduce_op="sum")
-        return total / tokens
-
-
 class TrainingEpoch:
     """What a training epoch carries from one batch to the next: the hidden state of sequential
     sampling (detached), the token-weighted loss sums, the tokens and seconds trained so far.
@@ -244,7 +224,7 @@ class TrainingEpoch:
 
     def __init__(self):
         self.carried_state: State | None = None
-        self.cross_entropy = TokenWeightedMean()
+        self.cross_entropy = WeightedMean()  # per token
         self.seconds = 0.0
         self._clock: float | None = None  # perf_counter() minus the seconds already counted
         self._compile_clock = 0.0  # compile_seconds() when the clock started
@@ -259,7 +239,7 @@ class TrainingEpoch:
         self.seconds = time.perf_counter() - self._clock - compiling
 
     def tokens_per_second(self) -> float:
-        return self.cross_entropy.tokens / max(self.seconds, 1e-9)
+        return self.cross_entropy.count / max(self.seconds, 1e-9)
 
     def state_dict(self) -> dict:
         """Plain tensors and numbers (a tuple state, the LSTM's (h, c), becomes a list)."""
@@ -267,14 +247,14 @@ class TrainingEpoch:
         return {
             "carried_state": list(state) if isinstance(state, tuple) else state,
             "loss_total": self.cross_entropy.total,
-            "tokens": self.cross_entropy.tokens,
+            "tokens": self.cross_entropy.count,
             "seconds": self.seconds,
         }
 
     def load_state_dict(self, state: dict) -> None:
         carried = state["carried_state"]
         self.carried_state = tuple(carried) if isinstance(carried, list) else carried
-        self.cross_entropy = TokenWeightedMean(state["loss_total"], state["tokens"])
+        self.cross_entropy = WeightedMean(state["loss_total"], state["tokens"])
         self.seconds = state["seconds"]
         self._clock = None
 
@@ -282,15 +262,6 @@ class TrainingEpoch:
 def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The loss: mean cross-entropy over the T*B tokens; logits (T x B x V), targets (B x T)."""
     return F.cross_entropy(logits.flatten(0, 1), targets.T.flatten())
-
-
-def gather_from_ranks(state: dict) -> list[dict]:
-    """[state of rank 0, rank 1, ...]: every rank's `state` (one process: [state])."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return [state]
-    states = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(states, state)
-    return states
 
 
 def detach_state(state: State) -> State:
@@ -423,9 +394,12 @@ class CharRNN(HandgradModule):
         tokens_per_s = self.epoch.tokens_per_second()
         self.log("perf/tokens_per_s", tokens_per_s, sync_dist=True, reduce_fx="sum")
 
+    def not_in_tensorboard(self) -> set[str]:
+        return {"train/loss", "val/loss", "perf/tokens_per_s"}
+
     def on_validation_epoch_start(self) -> None:
         self.val_state = None
-        self.val_cross_entropy = TokenWeightedMean()
+        self.val_cross_entropy = WeightedMean()  # per token
 
     def validation_step(self, batch, batch_idx):
         loss, final = self.loss_and_state(batch, self.val_state)
@@ -436,7 +410,7 @@ class CharRNN(HandgradModule):
     def on_validation_epoch_end(self) -> None:
         self.log_cross_entropy("val", self.val_cross_entropy)
 
-    def log_cross_entropy(self, stage: str, mean_ce: TokenWeightedMean) -> None:
+    def log_cross_entropy(self, stage: str, mean_ce: WeightedMean) -> None:
         """`<stage>/loss` = token-weighted mean CE of the epoch, `<stage>/ppl` = exp of it."""
         ce = mean_ce.compute(self.trainer.strategy)  # under DDP: every rank's sums
         # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
@@ -445,16 +419,10 @@ class CharRNN(HandgradModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store the vocabulary (a plain list of tokens) so generation needs nothing else, and the
-        epoch's training state (under DDP every rank's, each rank carrying its own rows)."""
+        epoch's training state (the base class; each rank carries its own rows)."""
+        super().on_save_checkpoint(checkpoint)
         checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
         checkpoint["tokenizer"] = self.trainer.datamodule.vocab.tokenizer
-        checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        states = checkpoint.get("training_epoch")
-        if states and self._trainer is not None:
-            self.epoch.load_state_dict(states[self.trainer.global_rank])
 
 
 def _validate(cell, activation, hidden_size, num_layers, dropout) -> None:

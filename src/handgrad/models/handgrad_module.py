@@ -14,6 +14,10 @@ eager `self(...)`: they run in eval mode without gradients, on other shapes, and
 compile graphs of their own. The compiled functions are the model's own methods on its own
 parameters, so checkpoints are the same either way. The seconds spent compiling are logged as
 `time/compile_s` at every training epoch's end (the total since the fit started).
+
+What a training epoch accumulates from batch to batch (`self.epoch`, set by each model: at least
+its training loss's `WeightedMean`) travels in every checkpoint, under DDP every rank's, so a run
+interrupted mid-epoch logs the same epoch metrics as a run that never stopped.
 """
 
 from __future__ import annotations
@@ -81,15 +85,27 @@ class HandgradModule(L.LightningModule):
         compiles in hand mode): `hand_loss_and_grads` unpacks the batch and calls it."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
 
+    def not_in_tensorboard(self) -> set[str]:
+        """The metrics this model logs for metrics.json only, kept out of TensorBoard's curves
+        (`handgrad.run.tensorboard_logger`): none unless a model says so."""
+        return set()
+
     def reference_loss(self, batch) -> torch.Tensor:
         """What the gradient check differentiates with autograd: the training loss, unless that
         draws its random numbers differently from the hand forward (the char-RNN's dropout)."""
         return self.training_loss(batch)
 
     # --- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint of the other backward mode trains on in this one: its optimizer-step count
-        moves to the loop this mode counts in, so global_step (and the logged steps) continue."""
+        """The training epoch's state of this process's rank, and a checkpoint of the other
+        backward mode trains on in this one: its optimizer-step count moves to the loop this mode
+        counts in, so global_step (and the logged steps) continue."""
+        states = checkpoint.get("training_epoch")
+        if states and self._trainer is not None:
+            self.epoch.load_state_dict(states[self.trainer.global_rank])
         loop = checkpoint.get("loops", {}).get("fit_loop")
         if loop is None:
             return
@@ -147,7 +163,7 @@ class HandgradModule(L.LightningModule):
         if self.clip_grad_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
             if self.is_logging_step():
-                self.log("grad/norm", norm, on_step=True, on_epoch=False)
+                self.log("weights/grad_norm", norm, on_step=True, on_epoch=False)
 
     def configure_optimizers(self):
         require(
@@ -157,7 +173,7 @@ class HandgradModule(L.LightningModule):
         optimizer = self.optimizer_factory(param_groups(self.named_parameters(), self.lr_by_param))
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "optim/lr"}
+        scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "train/lr"}
         if self.automatic_optimization:  # Lightning reads these only there (and warns otherwise)
             scheduler |= {
                 "interval": "epoch",
@@ -188,6 +204,47 @@ class HandgradModule(L.LightningModule):
             scheduler.step()
         elif self.scheduler_monitor in self.trainer.callback_metrics:
             scheduler.step(self.trainer.callback_metrics[self.scheduler_monitor])
+
+
+class WeightedMean:
+    """The mean of a per-batch value x_b over an epoch's batches, each weighted by its size n_b
+    (its rows, or its tokens):
+
+        mean = Σ_b x_b n_b / Σ_b n_b
+
+    so a short last batch counts for what it holds (for the char-RNN's cross-entropy: the mean per
+    token, whose exp is the epoch's perplexity, not a mean of per-batch perplexities). Two running
+    sums, kept as tensors on the value's device (no host sync per step); under DDP `compute` adds
+    every rank's.
+    """
+
+    def __init__(self, total: torch.Tensor | None = None, count: int = 0):
+        self.total, self.count = total, count
+
+    def update(self, value: torch.Tensor, count: int) -> None:
+        weighted = value.detach().float() * count
+        self.total = weighted if self.total is None else self.total + weighted
+        self.count += count
+
+    def compute(self, strategy) -> torch.Tensor:
+        sums = torch.stack([self.total, self.total.new_tensor(float(self.count))])
+        total, count = strategy.reduce(sums, reduce_op="sum")
+        return total / count
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.count = state["total"], state["count"]
+
+
+def gather_from_ranks(state: dict) -> list[dict]:
+    """[state of rank 0, rank 1, ...]: every rank's `state` (one process: [state])."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [state]
+    states = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(states, state)
+    return states
 
 
 def mean_across_ranks(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,8 +1,11 @@
 """Shared training/validation steps for the regression models (MSE loss).
 
-Logged: `train/loss` (the configured loss), `val/loss` (the same loss, averaged over batches),
-`val/mse` (mean squared error over every validation element, whatever the reduction) and, for
-models with at most `MAX_LOGGED_PARAMS` weights, every weight as `param/<name>`.
+Logged at each epoch's end: `train/loss` (the configured loss, averaged over the epoch's batches
+by their rows), `val/loss` (the same on the validation batches), `val/mse` (mean squared error
+over every validation element, whatever the reduction; in TensorBoard only where it differs from
+`val/loss`, i.e. for `reduction: sum` or a `scale`, else it would draw the same curve twice) and,
+for models with at most `MAX_LOGGED_PARAMS` weights, every weight as `weights/<name>`: the weights
+the epoch ended with.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import torchmetrics
 
 from handgrad.errors import require
 from handgrad.grads.mse import mse, mse_grad
-from handgrad.models.handgrad_module import HandgradModule
+from handgrad.models.handgrad_module import HandgradModule, WeightedMean
 
 REDUCTIONS = ("mean", "sum")
 MAX_LOGGED_PARAMS = 8
@@ -26,6 +29,11 @@ class RegressionModule(HandgradModule):
         self.reduction = reduction
         self.scale = scale
         self.val_mse = torchmetrics.MeanSquaredError()
+        self.epoch = WeightedMean()  # the epoch's training loss, per row
+
+    def not_in_tensorboard(self) -> set[str]:
+        """val/mse where it is val/loss (mean reduction, no scale): one curve drawn once."""
+        return {"val/mse"} if self.reduction == "mean" and self.scale == 1.0 else set()
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return mse(pred, target, self.reduction, self.scale)
@@ -41,15 +49,21 @@ class RegressionModule(HandgradModule):
     def hand_loss_and_grads(self, batch):
         return self.training_hand_pass(*batch)
 
+    def on_train_epoch_start(self) -> None:
+        self.epoch = WeightedMean()
+
     def training_step(self, batch, batch_idx):
-        logging_step = self.is_logging_step()  # asked before hand mode steps the optimizer
-        if logging_step and sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
-            # The weights this step's loss was computed with, in either backward mode.
-            self.log_dict(self.scalar_parameters(prefix="param/"), on_step=True, on_epoch=False)
         loss = self.training_step_loss(batch)
-        if logging_step:
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.epoch.update(loss, batch[0].shape[0])
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        loss = self.epoch.compute(self.trainer.strategy)  # under DDP: every rank's sums
+        # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        if sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
+            self.log_dict(self.scalar_parameters(prefix="weights/"), sync_dist=True)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
