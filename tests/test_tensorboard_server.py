@@ -1,135 +1,108 @@
-"""A real `tensorboard` server over the dir of a real tiny sweep (a linear and a char-RNN job), read
-through its HTTP API as the browser reads it: runs, scalar and histogram tags, the Custom Scalars
-layout and the curves its charts match, text samples, the HParams experiment."""
+"""A real `tensorboard` server over one logdir of tiny real runs (a char-RNN run, a linear run, a
+2 x 2 sweep: tests/helpers/tensorboard.py), read through its HTTP API as the browser reads it: the
+runs and their names, every tag's group and steps, histograms, text samples, the Custom Scalars
+charts and the curves they match, the HParams experiment and its sessions."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
-import time
-from urllib.parse import urlencode
-from urllib.request import Request, urlopen
+from functools import partial
 
 import pytest
 
-from helpers.runs import run_script
+from helpers.tensorboard import fetch, make_logdir, tensorboard_server
 
-pytestmark = pytest.mark.slow  # a sweep of two jobs and a server: ~15 s on an idle 2-core CPU
+pytestmark = pytest.mark.slow  # six runs and a server: ~30 s on an idle 2-core CPU
 
-SWEEP = [
-    "-m",
-    "model=linear,rnn",
-    "threads=1",
-    "data.batch_size=4",
-    "trainer.max_epochs=5",  # the char-RNN's text sample comes every 5 epochs
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
-    "callbacks.histograms.every_n_steps=3",
-    "callbacks.progress_bar.refresh_rate=0",
-]
 LSTM_PARAMETERS = [
     *(f"net.rnn.{kind}_l{layer}" for layer in (0, 1) for kind in ("weight_ih", "weight_hh")),
     *(f"net.rnn.{kind}_l{layer}" for layer in (0, 1) for kind in ("bias_ih", "bias_hh")),
     "net.head.weight",
     "net.head.bias",
 ]
-START_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory, time_machine):
-    root = tmp_path_factory.mktemp("tensorboard")
-    sweep = root / "sweep"
-    env = {"HANDGRAD_DATA": str(time_machine.parent)}
-    result = run_script("train.py", *SWEEP, f"hydra.sweep.dir={sweep}", cwd=root, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def tensorboard(sweep_dir, tmp_path_factory):
-    """`get(route, body=None, **query)`: the JSON a tensorboard server on 127.0.0.1 answers (a
-    POST of `body` as JSON when given).
-
-    The server loads the whole dir once before it serves (`--reload_task blocking`), so the first
-    answer already holds every event; it is stopped after the module's tests.
-    """
+def tensorboard(tmp_path_factory, time_machine):
+    """`get(route, body=None, **query)`: the JSON the server answers."""
+    logdir = make_logdir(tmp_path_factory.mktemp("tensorboard"), time_machine.parent)
     log = tmp_path_factory.mktemp("server") / "tensorboard.log"
-    port = free_loopback_port()
-    command = [
-        *(sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep_dir)),
-        *("--host", "127.0.0.1", "--port", str(port)),
-        *("--load_fast", "false", "--reload_task", "blocking", "--reload_interval", "0"),
-    ]
-    with log.open("w") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def get(route: str, body: dict | None = None, **query):
-        url = f"{base}/{route}" + (f"?{urlencode(query)}" if query else "")
-        data = None if body is None else json.dumps(body).encode()
-        request = Request(url, data, {"Content-Type": "application/json"})
-        with urlopen(request, timeout=10) as response:
-            return json.load(response)
-
-    try:
-        wait_until_serving(server, get, log)
-        yield get
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_until_serving(server: subprocess.Popen, get, log) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"tensorboard exited with {server.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            get("data/runs")
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"tensorboard did not answer in {START_TIMEOUT_S} s:\n{log.read_text()[-2000:]}")
+    with tensorboard_server(logdir, log) as base:
+        yield partial(fetch, base)
 
 
 @pytest.fixture(scope="module")
 def runs(tensorboard) -> dict[str, str]:
-    """{model: TensorBoard's run name} for the sweep's two jobs."""
+    """{'rnn' | 'linear' | the sweep job's own overrides: TensorBoard's run name}."""
     names = tensorboard("data/runs")
-    assert len(names) == 2
-    return {model: next(n for n in names if f"model={model}," in n) for model in ("linear", "rnn")}
+    assert len(names) == 6
+    return {name.rsplit("/", 1)[-1].split("_", 1)[1]: name for name in names}
 
 
-def test_scalar_tags_of_every_run(tensorboard, runs):
-    tags = tensorboard("data/plugin/scalars/tags")
-    common = {"train/loss", "val/loss", "optim/lr"}
-    assert common | {"val/mse", "param/w", "param/b"} <= set(tags[runs["linear"]])
-    assert common | {"train/ppl", "val/ppl", "perf/tokens_per_s"} <= set(tags[runs["rnn"]])
+def test_sweep_jobs_are_named_by_their_own_overrides(runs):
+    assert set(runs) == {
+        "rnn",
+        "linear",
+        *(f"model={m},optimizer={o}" for m in ("linear", "mlp") for o in ("sgd", "adam")),
+    }  # not trainer.max_epochs=3: every job of the sweep has it
 
 
-def test_weight_and_gradient_histograms_of_every_parameter(tensorboard, runs):
+def test_every_tag_is_in_the_train_val_or_weights_group(tensorboard, runs):
+    """Time Series files a tag under its first path component and opens the first two groups by
+    name: train and val. No epoch counter, no one-point group ahead of them."""
+    tags = tensorboard("data/plugin/timeseries/tags")
+    scalars = tags["scalars"]["runTagInfo"]
+    histograms = tags["histograms"]["runTagInfo"]
+    images = tags["images"]["tagRunSampledInfo"]
+    every = [tag for run_tags in (*scalars.values(), *histograms.values()) for tag in run_tags]
+    assert {tag.split("/")[0] for tag in [*every, *images]} == {"train", "val", "weights"}
+    linear = {"train/loss", "train/lr", "val/loss", "val/loss/best", "weights/w", "weights/b"}
+    assert set(scalars[runs["linear"]]) == linear
+    mlp = {"train/loss", "train/lr", "val/loss", "val/loss/best"}  # mean MSE: val/mse = val/loss
+    assert set(scalars[runs["model=mlp,optimizer=sgd"]]) == mlp
+    rnn = {"train/ppl", "train/lr", "val/ppl", "val/ppl/best"}  # and grad_norm every 50 steps
+    assert set(scalars[runs["rnn"]]) == rnn  # its cross-entropy is the perplexity's log
+
+
+def test_an_epochs_points_share_its_end_step(tensorboard, runs):
+    def steps(run, tag):
+        points = tensorboard("data/plugin/scalars/scalars", run=run, tag=tag)
+        return [step for _, step, _ in points]
+
+    for run, curves in ((runs["rnn"], ("ppl",)), (runs["model=mlp,optimizer=adam"], ("loss",))):
+        for curve in curves:
+            epoch_ends = steps(run, f"train/{curve}")
+            assert len(epoch_ends) == 3 and steps(run, f"val/{curve}") == epoch_ends
+            assert steps(run, "train/lr") == epoch_ends
+            assert steps(run, f"val/{curve}/best")[0] in epoch_ends
+    assert steps(runs["model=mlp,optimizer=sgd"], "train/loss") == [0, 1, 2]  # 3 steps in all
+
+
+def test_histograms_at_the_first_and_last_step_of_every_tensor_worth_one(tensorboard, runs):
     tags = tensorboard("data/plugin/histograms/tags")
-    for run, parameters in ((runs["linear"], ["w", "b"]), (runs["rnn"], LSTM_PARAMETERS)):
-        expected = {f"{kind}/{name}" for kind in ("weights", "grads") for name in parameters}
-        assert set(tags[run]) == expected
-    points = tensorboard("data/plugin/histograms/histograms", run=runs["linear"], tag="grads/w")
-    assert [step for _, step, _ in points] == [0, 3, 6, 9]  # 10 steps, every third
+    assert runs["linear"] not in tags  # w and b: one value each, scalars instead
+    expected = {f"weights/{name}{grad}" for name in LSTM_PARAMETERS for grad in ("", "/grad")}
+    assert set(tags[runs["rnn"]]) == expected
+    mlp = runs["model=mlp,optimizer=sgd"]
+    points = tensorboard(
+        "data/plugin/histograms/histograms", run=mlp, tag="weights/layers.0.weight"
+    )
+    assert [step for _, step, _ in points] == [0, 2]  # a run of 3 steps
 
 
-def test_custom_scalars_layout_and_the_curves_its_charts_match(tensorboard, runs):
+def test_text_samples_every_n_epochs_and_of_the_final_weights(tensorboard, runs):
+    assert tensorboard("data/plugin/text/tags") == {runs["rnn"]: ["sample/text_summary"]}
+    samples = tensorboard("data/plugin/text/text", run=runs["rnn"], tag="sample/text_summary")
+    epoch_ends = [
+        step
+        for _, step, _ in tensorboard(
+            "data/plugin/scalars/scalars", run=runs["rnn"], tag="train/ppl"
+        )
+    ]
+    assert [sample["step"] for sample in samples] == epoch_ends[1:]  # epoch 2, and the end
+    assert all("time traveller " in sample["text"] for sample in samples)
+
+
+def test_custom_scalars_charts_hold_one_unit_each(tensorboard, runs):
     layout = tensorboard("data/plugin/custom_scalars/layout")
     charts = {
         category["title"]: {
@@ -139,39 +112,67 @@ def test_custom_scalars_layout_and_the_curves_its_charts_match(tensorboard, runs
     }
     assert charts == {  # merged over the runs: perplexity and clipping come from the char-RNN
         "train vs val": {
-            "loss": ["train/loss$", "val/loss$"],
+            "loss (squared error)": ["train/loss$", "val/loss$"],
             "perplexity": ["train/ppl$", "val/ppl$"],
         },
         "optimization": {
-            "learning rate": ["optim/lr"],
-            "gradient norm (before clipping)": ["grad/norm$"],
+            "learning rate": ["train/lr"],
+            "gradient norm (before clipping)": ["weights/grad_norm$"],
         },
     }
 
     def matched(run: str, chart: list[str]) -> set[str]:
-        found = set()
-        for regex in chart:
-            answer = tensorboard("data/plugin/custom_scalars/scalars", run=run, tag=regex)
-            assert answer["regex_valid"]
-            found |= set(answer["tag_to_events"])
-        return found
+        answer = tensorboard("data/plugin/custom_scalars/scalars", run=run, tag="|".join(chart))
+        assert answer["regex_valid"]
+        return set(answer["tag_to_events"])
 
-    loss, ppl = charts["train vs val"]["loss"], charts["train vs val"]["perplexity"]
+    loss, ppl = charts["train vs val"]["loss (squared error)"], charts["train vs val"]["perplexity"]
     assert matched(runs["linear"], loss) == {"train/loss", "val/loss"}
+    assert matched(runs["rnn"], loss) == set()  # no cross-entropy among the squared errors
     assert matched(runs["rnn"], ppl) == {"train/ppl", "val/ppl"}
-    assert matched(runs["rnn"], charts["optimization"]["learning rate"]) == {"optim/lr"}
+    assert matched(runs["linear"], ppl) == set()
 
 
-def test_text_samples_of_the_char_rnn(tensorboard, runs):
-    assert tensorboard("data/plugin/text/tags") == {runs["rnn"]: ["sample/text_summary"]}
-    (sample,) = tensorboard("data/plugin/text/text", run=runs["rnn"], tag="sample/text_summary")
-    assert sample["step"] == 10 and "time traveller " in sample["text"]
-
-
-def test_hparams_experiment_lists_every_metric_of_every_run(tensorboard):
-    """The runs' validation metrics differ by model (val/mse, val/ppl): HParams lists them all."""
-    scalar_tags = tensorboard("data/plugin/scalars/tags")
-    validation = {tag for tags in scalar_tags.values() for tag in tags if tag.startswith("val/")}
-    assert validation >= {"val/loss", "val/mse", "val/ppl"}
+def test_hparams_lists_what_runs_are_compared_by(tensorboard, runs):
     experiment = tensorboard("data/plugin/hparams/experiment", body={"experimentName": ""})
-    assert validation <= {metric["name"]["tag"] for metric in experiment["metricInfos"]}
+    names = [info["name"] for info in experiment["hparamInfos"]]
+    assert len(names) <= 25
+    assert {"model", "optimizer", "optimizer.lr", "data.batch_size", "seed"} <= set(names)
+    assert {"model.cell", "model.hidden_size", "trainer.precision", "model.backward"} <= set(names)
+    assert not [
+        name
+        for name in names
+        if name.split(".")[-1].endswith(("_target_", "dir", "path", "root", "url"))
+    ]
+    for info in experiment["hparamInfos"]:
+        assert not [value for value in info.get("domainDiscrete", []) if "/" in str(value)]
+    differing = sorted(info["name"] for info in experiment["hparamInfos"] if info["differs"])
+    assert differing[:5] == [
+        "data",
+        "data.batch_size",
+        "model",
+        "model.clip_grad_norm",
+        "optimizer",
+    ]
+    metrics = {metric["name"]["tag"] for metric in experiment["metricInfos"]}
+    assert {"val/loss", "val/loss/best", "val/ppl", "val/ppl/best"} <= metrics
+
+
+def test_hparams_trial_names_start_with_what_tells_the_runs_apart(tensorboard, runs):
+    body = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    groups = tensorboard("data/plugin/hparams/session_groups", body=body)["sessionGroups"]
+    names = sorted(group["name"] for group in groups)
+    assert len(names) == 6
+    sweep = [name for name in names if name[0].isdigit() and "=" in name]
+    assert [name.split(" (")[0] for name in sweep] == [
+        "0_model=linear,optimizer=sgd",
+        "1_model=linear,optimizer=adam",
+        "2_model=mlp,optimizer=sgd",
+        "3_model=mlp,optimizer=adam",
+    ]
