@@ -1,6 +1,6 @@
 # ruff: noqa: E501  (CASES is a table: one bad input per line)
-"""Bad inputs through the real CLI: each one exits 2 with one line `error: ...` (no traceback) and
-leaves an earlier good run untouched.
+"""Bad inputs through the real CLI: each one exits 2 with exactly one line on stderr, `error: ...`
+(no traceback, no warning), and nothing on stdout, and leaves an earlier good run untouched.
 
 The cheap cases (those that fail before Lightning is imported: Hydra composition, the config
 checks in handgrad.run.checks, checkpoint files) run each script's `__main__` block in this
@@ -213,11 +213,12 @@ CHEAP = [c for c in CASES if not c.slow and c.id not in FAST_WITH_LIGHTNING]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
-    assert result.returncode == 2, result.stderr[-3000:]
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: "), result.stderr[-3000:]
-    assert message in last, last
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    """Exit status 2, nothing on stdout, and on stderr one line: `error: ...` with `message`."""
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout == "", result.stdout[-3000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert message in lines[0], lines[0]
 
 
 def check_case(case: Case, result, world) -> None:
@@ -231,8 +232,12 @@ def check_case(case: Case, result, world) -> None:
 
 
 @pytest.mark.parametrize("case", CHEAP, ids=[c.id for c in CHEAP])
-def test_cheap_bad_input(case, world):
+def test_cheap_bad_input(case, world, capfd):
+    """In this process the script's sys.stdout and sys.stderr are read; capfd holds what went
+    straight to the process's file descriptors 1 and 2 (C code, a child process): nothing."""
+    capfd.readouterr()
     check_case(case, run_case(case, world, run_script_in_this_process), world)
+    assert capfd.readouterr() == ("", "")
 
 
 OTHERS = [
