@@ -130,6 +130,18 @@ def test_a_run_that_ends_at_its_step_budget_has_its_last_steps_histograms(tmp_pa
     assert [p.step for p in events.Histograms("weights/layers.1.weight")] == [0, 4, 5]
 
 
+def test_a_run_stopped_early_has_its_last_steps_histograms(tmp_path):
+    """Early stopping ends this run after its first epoch of two (any val/loss is below the
+    threshold): the copy of that epoch's last step is written when training ends."""
+    stop = "+callbacks.early_stopping"
+    overrides = [
+        *(f"{stop}._target_=lightning.pytorch.callbacks.EarlyStopping", f"{stop}.monitor=val/loss"),
+        f"{stop}.stopping_threshold=1e9",
+    ]
+    events = run_events([*MLP, *overrides], tmp_path)
+    assert [p.step for p in events.Histograms("weights/layers.1.weight")] == [0, 3]
+
+
 # --- learning rate, text samples, the Custom Scalars layout --------------------------------------
 
 

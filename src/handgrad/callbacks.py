@@ -16,6 +16,7 @@ import lightning as L
 import matplotlib
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from handgrad.errors import is_int, require
 from handgrad.generate import generate, read_prefix
@@ -175,10 +176,11 @@ class ParameterHistograms(L.Callback):
     at most `MAX_LOGGED_PARAMS` values gets none: too few values to show a distribution (a model
     that small logs each weight as a `weights/<name>` scalar).
 
-    The last step: training can end after any epoch (early stopping decides after validation), so
-    each epoch's last step (and the step `trainer.max_steps` ends on) keeps a copy of its weights
-    and gradients, written when training ends. A run stopped inside an epoch (its time budget, an
-    interrupt) ends with the histograms of its last complete epoch's last step.
+    The last step: the one `trainer.max_epochs` or `trainer.max_steps` ends on is written as it
+    comes. Early stopping (or a time budget, `trainer.max_time`) may end training after any epoch,
+    so with either each epoch's last step keeps a copy of its weights and gradients, written when
+    training ends. A run stopped inside an epoch (its time budget, an interrupt) ends with the
+    histograms of its last complete epoch's last step.
     """
 
     BINS = 30  # as TensorBoard's own histogram summaries
@@ -197,9 +199,9 @@ class ParameterHistograms(L.Callback):
         if not (self.every_n_steps and trainer.is_global_zero and writers(trainer)):
             return
         step = trainer.global_step
-        if step % self.every_n_steps == 0:
+        if step % self.every_n_steps == 0 or is_planned_last_step(trainer):
             self.write(trainer, step, tensors(pl_module))
-        elif may_be_last_step(trainer):
+        elif ends_epoch(trainer) and may_stop_early(trainer):
             self.last_step = (step, [(tag, t.detach().clone()) for tag, t in tensors(pl_module)])
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -234,12 +236,24 @@ def tensors(module: L.LightningModule) -> list[tuple[str, torch.Tensor]]:
     return named
 
 
-def may_be_last_step(trainer: L.Trainer) -> bool:
-    """Whether training may end after the step about to be taken: the epoch's last batch, or the
-    step `trainer.max_steps` stops at."""
+def ends_epoch(trainer: L.Trainer) -> bool:
+    """Whether the step about to be taken is its epoch's last."""
     batches = trainer.fit_loop.epoch_loop.batch_progress
-    last_batch = batches.is_last_batch or batches.current.ready >= trainer.num_training_batches
-    return last_batch or trainer.global_step + 1 == trainer.max_steps
+    return batches.is_last_batch or batches.current.ready >= trainer.num_training_batches
+
+
+def is_planned_last_step(trainer: L.Trainer) -> bool:
+    """Whether `trainer.max_steps` or `trainer.max_epochs` ends training after the step about to
+    be taken."""
+    last_epoch = trainer.current_epoch + 1 == trainer.max_epochs
+    return trainer.global_step + 1 == trainer.max_steps or (last_epoch and ends_epoch(trainer))
+
+
+def may_stop_early(trainer: L.Trainer) -> bool:
+    """Whether early stopping or a time budget may end training after any epoch."""
+    return bool(trainer.early_stopping_callbacks) or any(
+        isinstance(callback, Timer) for callback in trainer.callbacks
+    )
 
 
 def histogram(values: torch.Tensor, bins: int) -> dict | None:
