@@ -12,21 +12,23 @@ class _PerParameterOptimizer(torch.optim.Optimizer):
     then for every parameter θ with a gradient g apply L2 weight decay, g <- g + λ θ, and call
     `update(θ, g, group, state)`, which the subclass writes."""
 
-    @torch.no_grad()
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure's loss if given."""
+        """One update of every parameter that has a gradient; returns closure's loss if given.
+
+        The closure runs with gradients on (it calls backward); the updates run without."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad
-                if group["weight_decay"] != 0:
-                    grad = grad.add(param, alpha=group["weight_decay"])
-                self.update(param, grad, group, self.state[param])
+        with torch.no_grad():
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is None:
+                        continue
+                    grad = param.grad
+                    if group["weight_decay"] != 0:
+                        grad = grad.add(param, alpha=group["weight_decay"])
+                    self.update(param, grad, group, self.state[param])
         return loss
 
     def update(self, param: torch.Tensor, grad: torch.Tensor, group: dict, state: dict) -> None:
