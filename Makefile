@@ -11,7 +11,7 @@ ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-all lint format bench tensorboard clean
+.PHONY: setup train test test-all lint format bench tensorboard clean mutate
 
 setup: $(STAMP)
 
@@ -45,6 +45,17 @@ format: setup
 
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
+
+# Mutation testing of the learning core against its fast tests (mutation/mutate.py prints what
+# survived; README: Development). mutmut comes with the `mutate` extra, installed here once.
+MUTATE_STAMP := $(VENV)/.installed-mutate
+
+$(MUTATE_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[mutate]"
+	touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(TEST_ENV) $(PY) mutation/mutate.py
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs
