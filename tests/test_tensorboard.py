@@ -70,12 +70,12 @@ def test_every_scalar_is_a_train_val_or_weights_curve_with_one_step_per_epoch_en
         *("train/loss", "train/lr", "val/loss", "val/loss/best", "weights/w", "weights/b"),
     }
     assert events.Tags()["histograms"] == []  # w and b have one value each: scalars only
-    assert events.Tags()["images"] == ["train/predictions"]
+    assert events.Tags()["images"] == ["weights/fit"]
     for tag in ("train/loss", "train/lr", "val/loss", "weights/w", "weights/b"):
         assert steps(events, tag) == [7, 15], tag
     (best,) = events.Scalars("val/loss/best")
     assert best.step in (7, 15) and best.value == min(p.value for p in events.Scalars("val/loss"))
-    assert [image.step for image in events.Images("train/predictions")] == [15]
+    assert [image.step for image in events.Images("weights/fit")] == [15]
 
 
 def test_val_mse_is_written_only_where_it_differs_from_val_loss(tmp_path):

@@ -35,7 +35,8 @@ def epoch_end_step(trainer: L.Trainer) -> int:
 
 class FitPlot(L.Callback):
     """At the end of training, draw the data and the fitted model into `fit.png` and TensorBoard
-    (Images, `train/predictions`, at the last step).
+    (Images, `weights/fit`: what the trained weights compute, in the closed group, one card a run,
+    so a sweep's plots do not push the val curves down; at the last step).
 
     One input and one output: data as points and the fitted line. Otherwise:
     prediction against target for every training point, with the diagonal a perfect fit would
@@ -68,7 +69,7 @@ class FitPlot(L.Callback):
         fig.savefig(Path(trainer.default_root_dir) / self.filename)
         if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
             trainer.logger.experiment.add_figure(
-                "train/predictions", fig, global_step=epoch_end_step(trainer)
+                "weights/fit", fig, global_step=epoch_end_step(trainer)
             )
         plt.close(fig)
 
