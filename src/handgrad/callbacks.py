@@ -193,7 +193,7 @@ class ParameterHistograms(L.Callback):
             "(0: off)",
         )
         self.every_n_steps = every_n_steps
-        self.written_step: int | None = None
+        self.written_step = -1  # the step of the latest histograms written (-1: none yet)
         self.last_step: tuple[int, list[tuple[str, torch.Tensor]]] | None = None  # not yet written
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -206,7 +206,7 @@ class ParameterHistograms(L.Callback):
             self.last_step = (step, [(tag, t.detach().clone()) for tag, t in tensors(pl_module)])
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.last_step is not None and self.last_step[0] > (self.written_step or -1):
+        if self.last_step is not None and self.last_step[0] > self.written_step:
             self.write(trainer, *self.last_step)
         self.last_step = None
 
