@@ -46,9 +46,9 @@ def test_the_run_dir_is_named_once_and_every_line_is_printed_once(piped_run):
     duplicated = {line for line in lines if lines.count(line) > 1}
     assert not duplicated
     named = [line for line in lines if str(run_dir.relative_to(root)) in line]
-    assert named[0] == f"run dir: {run_dir.relative_to(root)}"
+    assert lines[0] == named[0] == f"run dir: {run_dir.relative_to(root)}"  # the first line
     assert sum(line.startswith("run dir:") for line in lines) == 1
-    for notice in ("Tip:", "litlogger", "LeafSpec", "weights_only", "Warning"):
+    for notice in ("Tip:", "litlogger", "LeafSpec", "weights_only", "Warning", "GPU available"):
         assert notice not in output
 
 

@@ -21,6 +21,7 @@ TINY_RNN = ["model=rnn", "model.hidden_size=16", "data.max_tokens=2000", "data.b
 TINY_RNN += ["data.num_steps=8", "trainer.max_time=null", "callbacks.early_stopping=null"]
 SCRATCH = [*TINY_RNN, "model.cell=scratch", "optimizer=sgd", "optimizer.lr=1", "~scheduler"]
 LSTM = [*TINY_RNN, "model.num_layers=2", "model.dropout=0.3"]
+BF16 = "device=cpu_bf16"  # after QUIET's device=cpu: the later override wins
 
 MODELS = {
     "linear-autograd": LINEAR,
@@ -33,7 +34,19 @@ MODELS = {
     "lstm-dropout-sequential": [*LSTM, "data.sampling=sequential"],
     "lstm-dropout-random": [*LSTM, "data.sampling=random"],
     "lstm-dropout-sequential-hand": [*LSTM, "data.sampling=sequential", "model.backward=hand"],
+    # bfloat16 mixed precision on the CPU (model=rnn's default where the CPU has native bf16)
+    "lstm-dropout-sequential-bf16": [*LSTM, "data.sampling=sequential", BF16],
+    "lstm-dropout-sequential-hand-bf16": [
+        *LSTM,
+        "data.sampling=sequential",
+        "model.backward=hand",
+        BF16,
+    ],
+    "mlp-hand-bf16": [*MLP, "model.backward=hand", "optimizer=hand_adam", BF16],
 }
+# Where the second epoch is interrupted, as fractions of an epoch: its first batch, its middle,
+# its next-to-last batch. The default run tries the middle; the slow run every one.
+INTERRUPTS = {"first": 0.0, "middle": 0.5, "next-to-last": 1.0}
 
 
 def run(tmp_path, name: str, overrides: list[str], interrupt: dict | None = None):
@@ -103,13 +116,17 @@ def assert_resumed_equals_straight(straight, resumed) -> None:
     assert scalars(resumed) == scalars(straight)
 
 
+@pytest.mark.parametrize(
+    "where",
+    [pytest.param(w, marks=[] if w == "middle" else pytest.mark.slow) for w in INTERRUPTS],
+)
 @pytest.mark.parametrize("name", corpus_cases(MODELS))
-def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name):
+def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name, where):
     overrides = [*MODELS[name], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", overrides)
     per_epoch = last(straight)["global_step"] // 3
     assert per_epoch >= 3, "the interrupt must land inside an epoch"
-    stop = per_epoch + per_epoch // 2  # in the middle of the second epoch
+    stop = per_epoch + 1 + round(INTERRUPTS[where] * (per_epoch - 2))  # in the 2nd epoch
     interrupted = run(tmp_path, "interrupted", overrides, {"after_step": stop})
     checkpoint = last(interrupted)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (1, stop)

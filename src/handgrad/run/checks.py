@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from handgrad.errors import ConfigError, is_int, is_number, require
 from handgrad.optim.bounds import check_optimizer_settings
+from handgrad.run.key_ranges import check_key_ranges
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 PRECISIONS = ("64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
@@ -40,7 +41,8 @@ BOOLEAN_TRAINER_KEYS = {
 def check_config(cfg: DictConfig) -> None:
     """The root, optimizer, trainer and device keys of `cfg` (see the module docstring)."""
     try:
-        check_root_keys(cfg)
+        check_root_keys(cfg)  # first: other keys interpolate the root's (data.seed: ${seed})
+        check_key_ranges(cfg)
         check_callbacks(cfg.get("callbacks") or {})
         check_optimizer_settings(cfg.optimizer)
         check_trainer(

@@ -119,8 +119,8 @@ def _parse(override: str):
         )
         raise ConfigError(
             f"cannot read the override {override!r} ({reason}); write key=value, "
-            "quote values holding spaces, brackets, commas or = (a sweep job's dir does): "
-            f"key='value', in a shell \"key='value'\"; see {GRAMMAR}"
+            "quote values holding spaces, brackets, commas, = (a sweep job's dir does) or "
+            f"non-ASCII characters: key='value', in a shell \"key='value'\"; see {GRAMMAR}"
         ) from exc
 
 

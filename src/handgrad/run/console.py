@@ -22,6 +22,8 @@ from handgrad.run.results import SOURCES
 # Log records hidden unless verbose: (logger name, start of the message).
 NOTICES = (
     ("lightning.pytorch.utilities.rank_zero", "💡 Tip:"),
+    ("lightning.pytorch.utilities.rank_zero", "GPU available: "),  # the run dir's config says it
+    ("lightning.pytorch.utilities.rank_zero", "TPU available: "),
     ("lightning.pytorch.trainer.connectors.checkpoint_connector", "`weights_only` was not set"),
 )
 # Warnings hidden unless verbose: (category, message regex).
