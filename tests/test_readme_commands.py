@@ -88,6 +88,7 @@ MAKE_TARGETS = {  # make target -> what its recipe runs
     "make bench": "-m benchmarks",
     "make bench ARGS=--quick": "-m benchmarks --quick",
     "make tensorboard": "tensorboard --logdir outputs",
+    "make mutate": "mutation/mutate.py",
 }
 
 
