@@ -8,6 +8,7 @@ No timing assertions: the numbers of a smoke run on a shared machine mean nothin
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -110,7 +111,9 @@ def test_quick_benchmark_every_case(tmp_path):
     assert "| budget (s of training) | best val/ppl |" in markdown
     assert "| quality | best val/ppl within 4 / 6 s |" in markdown
     assert "<= 3.8 within 4 s or <= 3.6 within 6 s" in markdown
-    assert quality["target_met"] in (True, False)
+    within = quality["ppl_within"]  # the verdict is the table's numbers against the targets
+    met = any((within[f"{seconds:g}"] or math.inf) <= ppl for seconds, ppl in quality["targets"])
+    assert quality["target_met"] is met
 
     d2l = cases["d2l_trainer"]  # runs where d2l.torch imports, else says why not
     if "skipped" in d2l:
