@@ -1,6 +1,6 @@
 """TensorBoard as a person first sees it: a real server over one logdir of tiny real runs (a
-char-RNN run, a linear run, a 2 x 2 sweep: tests/helpers/tensorboard.py), its Time Series, Scalars
-and HParams tabs opened in headless Chromium, each at 1600 x 1200.
+char-RNN run, a linear run, a 2 x 2 sweep: tests/helpers/tensorboard_logdir.py), its Time
+Series, Scalars and HParams tabs opened in headless Chromium, each at 1600 x 1200.
 
 Chromium's `--dump-dom` serializes the page after its scripts ran (`--virtual-time-budget`), but
 not the shadow roots the Scalars and HParams tabs draw in. So Chromium opens a page of ours
@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers.tensorboard import make_logdir, tensorboard_server
+from helpers.tensorboard_logdir import make_logdir, tensorboard_server
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [

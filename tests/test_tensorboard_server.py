@@ -1,7 +1,7 @@
 """A real `tensorboard` server over one logdir of tiny real runs (a char-RNN run, a linear run, a
-2 x 2 sweep: tests/helpers/tensorboard.py), read through its HTTP API as the browser reads it: the
-runs and their names, every tag's group and steps, histograms, text samples, the Custom Scalars
-charts and the curves they match, the HParams experiment and its sessions."""
+2 x 2 sweep: tests/helpers/tensorboard_logdir.py), read through its HTTP API as the browser reads
+it: the runs and their names, every tag's group and steps, histograms, text samples, the Custom
+Scalars charts and the curves they match, the HParams experiment and its sessions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from helpers.tensorboard import fetch, make_logdir, tensorboard_server
+from helpers.tensorboard_logdir import fetch, make_logdir, tensorboard_server
 
 pytestmark = pytest.mark.slow  # six runs and a server: ~30 s on an idle 2-core CPU
 
