@@ -181,10 +181,7 @@ def test_ddp_multirun_makes_one_dir_per_job(tmp_path):
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["multirun"]
     (sweep_dir,) = (tmp_path / "outputs" / "multirun").iterdir()
     job_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert [p.name for p in job_dirs] == [
-        "0_device=ddp,model.backward=autograd,model=linear,trainer.max_epochs=1",
-        "1_device=ddp,model.backward=hand,model=linear,trainer.max_epochs=1",
-    ]
+    assert [p.name for p in job_dirs] == ["0_model.backward=autograd", "1_model.backward=hand"]
     for job_dir in job_dirs:
         assert json.loads((job_dir / "metrics.json").read_text())["status"] == "ok"
         assert (job_dir / "checkpoints" / "last.ckpt").exists()
