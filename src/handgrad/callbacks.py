@@ -119,11 +119,7 @@ class TextSample(L.Callback):
         top_k: int | None = None,
         seed: int = 0,
     ):
-        require(
-            isinstance(every_n_epochs, int) and every_n_epochs >= 1,
-            f"callbacks.text_sample.every_n_epochs={every_n_epochs!r} must be an integer >= 1",
-        )
-        self.every_n_epochs = every_n_epochs
+        self.every_n_epochs = every_n_epochs  # its range and the options': run/key_ranges.py
         self.options = dict(
             prefix=prefix, num_chars=num_chars, temperature=temperature, top_k=top_k, seed=seed
         )

@@ -73,7 +73,8 @@ RANGES: dict[str, Range] = {
     "callbacks.early_stopping.min_delta": Range(0),
     "callbacks.model_checkpoint.save_top_k": Range(-1, integer=True, note="-1: keep every one"),
     "callbacks.model_checkpoint.every_n_epochs": Range(0, integer=True),
-    # handgrad.callbacks.TextSample
+    # handgrad.callbacks.TextSample (every key: the class takes what the config gives it)
+    "callbacks.text_sample.every_n_epochs": Range(1, integer=True),
     "callbacks.text_sample.num_chars": Range(1, integer=True),
     "callbacks.text_sample.temperature": Range(0, note="0: greedy"),
     "callbacks.text_sample.top_k": Range(1, integer=True, nullable=True, note="null: every token"),

@@ -101,6 +101,7 @@ def log_hparams(logger, cfg: DictConfig, results: dict) -> None:
     writer.flush()
 
 
+_MISSING = object()  # OmegaConf.select's default: tells an absent key from a null one
 # Config keys the HParams tab lists for every run that has them, besides each config group's
 # choice and the keys the command line set: the model's shape, how it trains, for how long, in
 # what precision, from what seed.
@@ -144,9 +145,6 @@ def compared_hparams(cfg: DictConfig) -> dict[str, float | int | str | bool]:
         value = OmegaConf.to_container(value) if OmegaConf.is_list(value) else value
         params[key] = value if isinstance(value, bool | int | float | str) else json.dumps(value)
     return params
-
-
-_MISSING = object()
 
 
 def launched_as(cfg: DictConfig) -> tuple[dict[str, str | None], list[str]]:
