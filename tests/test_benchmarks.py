@@ -15,21 +15,14 @@ import sys
 
 import pytest
 
+from benchmarks import BenchmarkError
+from benchmarks.cases import CASE_NAMES, CASES
 from benchmarks.d2l_trainer import fit_d2l
-from benchmarks.runner import (
-    CASE_NAMES,
-    CASES,
-    TABLE_COLUMNS,
-    BenchmarkError,
-    best_within,
-    compare,
-    d2l_spec,
-    main,
-    parse_args,
-    quality_result,
-    render_markdown,
-    time_to_reach,
-)
+from benchmarks.kinds import KINDS
+from benchmarks.kinds.against_d2l import d2l_spec
+from benchmarks.kinds.time_to_quality import best_within, quality_result, time_to_reach
+from benchmarks.report import TABLE_COLUMNS, render_markdown
+from benchmarks.runner import main, parse_args
 from helpers.runs import ROOT, compose_config
 
 HEADER = "| " + " | ".join(TABLE_COLUMNS) + " |"
@@ -132,6 +125,15 @@ def test_quick_benchmark_every_case(tmp_path):
         assert case["target"] in {f"the default ({d}) is the faster" for d in ("compiled", "eager")}
 
 
+def test_every_kind_has_a_case_and_a_legend_line():
+    """Each case's kind is one of KINDS (the report finds it by its name), each kind is used, and
+    each says above the table what its rows measure."""
+    assert {case.kind.name for case in CASES} == set(KINDS)
+    assert all(KINDS[case.kind.name] is case.kind for case in CASES)
+    markdown = render_markdown(machine_report([]))
+    assert all(f"{kind.legend}\n" in markdown for kind in KINDS.values())
+
+
 def test_cases_and_skip():
     assert parse_args([]).cases == list(CASE_NAMES)
     args = parse_args(["--skip", "quality", "--quick"])
@@ -216,11 +218,33 @@ def test_trainer_row_needs_the_speed_and_the_same_ppl(tmp_path, project_ppl, met
     cfg = compose_config(["experiment=d2l_rnn_scratch"], tmp_path)
     d2l = runs([30.0, 33.0, 36.0], plot_s=1.5, val_ppl=7.2, d2l_val_ppl=7.4)
     project = runs([20.0, 21.0, 22.0], metrics={"last/val/ppl": project_ppl})
-    result = compare(CASE["d2l_trainer"], cfg, {"d2l": d2l, "project": project})
+    case = CASE["d2l_trainer"]
+    result = case.kind.compare(case, cfg, {"d2l": d2l, "project": project})
     assert result["sides"] == ["project", "d2l"]
     assert result["ratio"] == pytest.approx(33.0 / 21.0)
     assert result["target_met"] is met
     assert result["notes"]["d2l"] == "val ppl 7.2, d2l plots 7.4, plotting 5% of its fit"
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds", "target", "met"),
+    [
+        ("rnn_hand", {"hand": 12.0, "autograd": 10.0}, "<= 1.5x", True),  # step time: lower
+        ("rnn_hand", {"hand": 16.0, "autograd": 10.0}, "<= 1.5x", False),
+        ("linreg", {"project": 30.0, "plain": 10.0}, ">= 0.3x", True),  # throughput: higher
+        ("linreg", {"project": 40.0, "plain": 10.0}, ">= 0.3x", False),
+        ("mlp_hand", {"hand": 16.0, "autograd": 10.0}, "-", None),  # no target
+    ],
+)
+def test_plain_and_hand_rows_hold_the_ratio_to_its_bound(tmp_path, name, seconds, target, met):
+    case = CASE[name]
+    cfg = compose_config(list(case.overrides), tmp_path)
+    result = case.kind.compare(case, cfg, {side: runs([s]) for side, s in seconds.items()})
+    measured, reference = result["sides"]
+    assert result["ratio"] == pytest.approx(
+        result["median"][measured] / result["median"][reference]
+    )
+    assert (result["target"], result["target_met"]) == (target, met)
 
 
 def test_compile_row_reports_cold_and_warm_compile_seconds(tmp_path):
@@ -230,7 +254,8 @@ def test_compile_row_reports_cold_and_warm_compile_seconds(tmp_path):
         {**run, "metrics": {"last/time/compile_s": s}}
         for run, s in zip(runs([50.0, 12.0, 11.0]), compile_s, strict=True)
     ]
-    result = compare(CASE["seed003_compile"], cfg, {"compiled": compiled, "eager": runs([9.0] * 3)})
+    case = CASE["seed003_compile"]
+    result = case.kind.compare(case, cfg, {"compiled": compiled, "eager": runs([9.0] * 3)})
     assert result["ratio"] == pytest.approx(12.0 / 9.0)
     assert result["notes"]["compiled"] == "compile 40 s cold, warm 4.5 s"
     default = "compiled" if cfg.model.compile else "eager"
