@@ -86,10 +86,10 @@ def test_unknown_dtype_is_a_config_error():
 
 
 class _DropsAGradient(MLP):
-    def hand_loss_and_grads(self, batch):
-        loss, grads = super().hand_loss_and_grads(batch)
+    def hand_loss_and_grads(self, batch, state):
+        loss, grads, state = super().hand_loss_and_grads(batch, state)
         grads["layers.0.extra"] = grads.pop("layers.0.bias")
-        return loss, grads
+        return loss, grads, state
 
 
 def test_a_missing_or_unknown_gradient_is_an_infinite_error():

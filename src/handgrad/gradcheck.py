@@ -1,10 +1,10 @@
 """Gradient check: a model's hand-derived gradients against autograd's, on the same batch.
 
-Works for any HandgradModule: autograd differentiates `model.reference_loss(batch)` (the training
-loss, unless the model says otherwise), the hand side is `model.hand_loss_and_grads(batch)`, both
-from the same state of the random number generator (so dropout draws the same masks on both
-sides; the generator then moves on as one hand-mode step moves it). For the loss and every
-parameter, with a = autograd's tensor and h = the hand one:
+Works for any HandgradModule: autograd differentiates `model.reference_loss(batch, state)` (the
+training loss, unless the model says otherwise), the hand side is the model's hand pass, both from
+the same state of the random number generator (so dropout draws the same masks on both sides;
+`HandgradModule.gradient_pair`). For the loss and every parameter, with a = autograd's tensor and
+h = the hand one:
     max abs err = max_i |h_i - a_i|
     max rel err = max abs err / max_i |a_i|   (relative to the gradient's largest entry, so an
                                                entry that is 0 on both sides costs nothing)
@@ -42,19 +42,13 @@ class GradCheckRow:
         return self.max_abs_err <= atol or self.max_rel_err <= rtol
 
 
-def compare_gradients(model: L.LightningModule, batch) -> list[GradCheckRow]:
-    """One row for the loss, then one per trainable parameter (in `named_parameters` order)."""
-    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    cuda = [model.device] if model.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda), torch.enable_grad():  # its draws are undone after
-        loss = model.reference_loss(batch)
-        auto = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-    with torch.no_grad():
-        hand_loss, hand = model.hand_loss_and_grads(batch)
-    rows = [_row("(loss)", loss.detach(), hand_loss)]
-    for (name, param), grad in zip(params.items(), auto, strict=True):
-        rows.append(_row(name, torch.zeros_like(param) if grad is None else grad, hand.get(name)))
-    rows += [_row(name, None, hand[name]) for name in hand if name not in params]
+def compare_gradients(model, batch) -> list[GradCheckRow]:
+    """One row for the loss, then one per trainable parameter (in `named_parameters` order), from
+    what the model's base class says the check compares (`HandgradModule.gradient_pair`)."""
+    (loss, auto), (hand_loss, hand) = model.gradient_pair(batch)
+    rows = [_row("(loss)", loss, hand_loss)]
+    rows += [_row(name, grad, hand.get(name)) for name, grad in auto.items()]
+    rows += [_row(name, None, hand[name]) for name in hand if name not in auto]
     return rows
 
 

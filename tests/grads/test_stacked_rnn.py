@@ -60,13 +60,13 @@ def parameter_names(model: CharRNN) -> set[str]:
 def test_hand_gradients_equal_autograd_in_float64(name, layers, embedding, carried, dropout):
     model = fused_model(name, layers, embedding, dropout)
     if carried:
-        model.train_state = random_state(model)
-    start = model.train_state
+        model.epoch.carried_state = random_state(model)
+    start = model.epoch.carried_state
     rows = compare_gradients(model, random_batch())
     assert {row.name for row in rows} == {"(loss)"} | parameter_names(model)  # none missing
     bad = [row for row in rows if not row.ok(rtol=1e-8, atol=0.0)]
     assert not bad, bad
-    assert model.train_state is start  # neither side moves the carried state
+    assert model.epoch.carried_state is start  # neither side moves the carried state
 
 
 @pytest.mark.parametrize("steps", [1, 2])
@@ -74,7 +74,7 @@ def test_hand_gradients_equal_autograd_in_float64(name, layers, embedding, carri
 def test_hand_gradients_equal_autograd_for_one_and_two_steps(name, steps):
     """The shortest sequences: the last step is the first, or the only one before it."""
     model = fused_model(name, 2, embedding=True, dropout=0.0)
-    model.train_state = random_state(model)
+    model.epoch.carried_state = random_state(model)
     rows = compare_gradients(model, random_batch(steps=steps))
     bad = [row for row in rows if not row.ok(rtol=1e-8, atol=0.0)]
     assert not bad, bad
@@ -84,7 +84,7 @@ def test_hand_gradients_equal_autograd_for_one_and_two_steps(name, steps):
 @pytest.mark.parametrize("name", CELLS)
 def test_hand_gradients_equal_the_fused_module_in_float32(name, layers):
     model = fused_model(name, layers, embedding=False, dropout=0.0, dtype=torch.float32)
-    model.train_state = random_state(model)
+    model.epoch.carried_state = random_state(model)
     rows = compare_gradients(model, random_batch())
     bad = [row for row in rows if not row.ok(rtol=1e-5, atol=0.0)]
     assert not bad, bad
@@ -133,9 +133,8 @@ def test_the_carried_state_feeds_the_recurrent_gradients(name):
     model = fused_model(name, 2, embedding=False, dropout=0.0)
     batch = random_batch()
     with torch.no_grad():
-        _, from_zero = model.hand_loss_and_grads(batch)
-        model.train_state = random_state(model)
-        _, carried = model.hand_loss_and_grads(batch)
+        _, from_zero, _ = model.hand_loss_and_grads(batch, None)
+        _, carried, _ = model.hand_loss_and_grads(batch, random_state(model))
     for layer in range(2):
         key = f"net.rnn.weight_hh_l{layer}"
         assert not torch.allclose(carried[key], from_zero[key]), key

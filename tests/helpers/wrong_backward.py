@@ -6,5 +6,5 @@ from handgrad.models.mlp import MLP
 class MLPWithoutFactorTwo(MLP):
     """The classic slip: d/dpred (pred - y)^2 taken as pred - y, so every gradient is half size."""
 
-    def loss_grad(self, pred, target):
-        return super().loss_grad(pred, target) / 2
+    def criterion_grad(self, pred, target):
+        return super().criterion_grad(pred, target) / 2

@@ -37,12 +37,12 @@ def random_batch(batch: int, steps: int, vocab_size: int, seed: int):
     return x, y
 
 
-def autograd_and_hand(model: CharRNN, batch):
+def autograd_and_hand(model: CharRNN, batch, state=None):
     params = dict(model.named_parameters())
-    loss = model.training_loss(batch)
+    loss, _ = model.loss(batch, state)
     auto = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
     with torch.no_grad():
-        hand_loss, hand = model.hand_loss_and_grads(batch)
+        hand_loss, hand, _ = model.hand_loss_and_grads(batch, state)
     return loss.detach(), auto, hand_loss, hand
 
 
@@ -54,19 +54,16 @@ def autograd_and_hand(model: CharRNN, batch):
 def test_hand_bptt_equals_autograd(activation, steps, batch, hidden, vocab, carried):
     model = scratch_rnn(vocab, hidden, activation)
     data = random_batch(batch, steps, vocab, seed=steps)
-    if carried:
-        model.train_state = torch.randn(batch, hidden, dtype=torch.float64)
-    before = None if model.train_state is None else model.train_state.clone()
-    loss, auto, hand_loss, hand = autograd_and_hand(model, data)
+    state = torch.randn(batch, hidden, dtype=torch.float64) if carried else None
+    before = None if state is None else state.clone()
+    loss, auto, hand_loss, hand = autograd_and_hand(model, data, state)
     torch.testing.assert_close(hand_loss, loss, rtol=1e-12, atol=0)
     assert hand.keys() == auto.keys() == {"net.W_xh", "net.W_hh", "net.b_h", "net.W_hq", "net.b_q"}
     for name in auto:
         torch.testing.assert_close(hand[name], auto[name], rtol=1e-10, atol=1e-14, msg=name)
-    # Neither side moved the carried state: a gradient check sees the same start in both.
+    # Neither side changed the state it started from: a gradient check sees the same start.
     if carried:
-        torch.testing.assert_close(model.train_state, before, rtol=0, atol=0)
-    else:
-        assert model.train_state is None
+        torch.testing.assert_close(state, before, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -75,8 +72,7 @@ def test_carried_state_feeds_W_hh_gradient(activation):
     model = scratch_rnn(6, 4, activation)
     data = random_batch(2, 3, 6, seed=0)
     _, _, _, from_zero = autograd_and_hand(model, data)
-    model.train_state = torch.ones(2, 4, dtype=torch.float64)
-    _, auto, _, carried = autograd_and_hand(model, data)
+    _, auto, _, carried = autograd_and_hand(model, data, torch.ones(2, 4, dtype=torch.float64))
     assert not torch.allclose(carried["net.W_hh"], from_zero["net.W_hh"])
     torch.testing.assert_close(carried["net.W_hh"], auto["net.W_hh"], rtol=1e-10, atol=1e-14)
 
@@ -105,7 +101,7 @@ def test_config_mistakes_are_clear(overrides, message):
 def test_every_cell_has_a_hand_backward(cell):
     model = CharRNN(28, cell=cell, hidden_size=8, num_layers=2, dropout=0.4, backward="hand")
     with torch.no_grad():
-        loss, grads = model.hand_loss_and_grads(random_batch(3, 5, 28, seed=0))
+        loss, grads, _ = model.hand_loss_and_grads(random_batch(3, 5, 28, seed=0), None)
     assert torch.isfinite(loss)
     assert grads.keys() == {name for name, _ in model.named_parameters()}
 
@@ -142,16 +138,18 @@ class StateSpy(CharRNN):
         self.records = []
 
     def training_step(self, batch, batch_idx):
-        start = self.train_state
-        loss = super().training_step(batch, batch_idx)
-        self.records.append(("train", self.current_epoch, batch_idx, start, self.final_state))
-        return loss
+        self.at = ("train", batch_idx)
+        return super().training_step(batch, batch_idx)
 
     def validation_step(self, batch, batch_idx):
-        start = self.val_state
-        _, end = self.loss_and_state(batch, start)
+        self.at = ("val", batch_idx)
         super().validation_step(batch, batch_idx)
-        self.records.append(("val", self.current_epoch, batch_idx, start, end))
+
+    def loss(self, batch, state):
+        loss, final = super().loss(batch, state)
+        stage, batch_idx = self.at
+        self.records.append((stage, self.current_epoch, batch_idx, state, final))
+        return loss, final
 
 
 @pytest.fixture
@@ -187,8 +185,8 @@ def test_sequential_sampling_carries_state_and_resets_each_epoch(tiny_data):
         records = [r for r in model.records if r[0] == stage]
         assert len({r[1] for r in records}) == 2 and len(records) > 4  # two epochs, many batches
         for previous, (_, _, batch_idx, start, _) in zip([None, *records], records, strict=False):
-            if batch_idx == 0:
-                assert start is None  # reset at each epoch (and each validation) start
+            if batch_idx == 0:  # reset at each epoch (and each validation) start
+                assert start is None or not start.any()
             else:
                 assert not start.requires_grad  # detached: BPTT stops at the batch boundary
                 torch.testing.assert_close(start, previous[4].detach(), rtol=0, atol=0)
@@ -196,7 +194,8 @@ def test_sequential_sampling_carries_state_and_resets_each_epoch(tiny_data):
 
 def test_random_sampling_starts_every_batch_from_zero(tiny_data):
     model = fit_spy(tiny_data("random"), epochs=1)
-    assert model.records and all(start is None for *_, start, _ in model.records)
+    assert model.records
+    assert all(start is None or not start.any() for *_, start, _ in model.records)
 
 
 def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy(tiny_data):
@@ -209,7 +208,7 @@ def test_val_ppl_is_exp_of_the_token_weighted_mean_cross_entropy(tiny_data):
     with torch.no_grad():
         widths = set()
         for x, y in datamodule.val_dataloader():
-            loss, state = model.loss_and_state((x, y), state)
+            loss, state = model.loss((x, y), state)
             total, tokens = total + float(loss) * y.numel(), tokens + y.numel()
             widths.add(y.shape[1])
     assert len(widths) == 2  # the test needs batches of different sizes

@@ -138,7 +138,7 @@ def test_a_compiler_failure_falls_back_to_eager_with_one_warning(monkeypatch, ca
     cxx = torch._inductor.config.cpp.cxx
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warned == [
-        "model.compile: compiling LinearRegression.hand_pass failed (InvalidCxxCompiler: "
+        "model.compile: compiling LinearRegression.hand_loss_and_grads failed (InvalidCxxCompiler: "
         f"No working C++ compiler found in torch._inductor.config.cpp.cxx: {cxx}); it runs eagerly"
     ]
     assert metrics(tmp_path / "on")["status"] == "ok"

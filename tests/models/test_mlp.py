@@ -188,7 +188,7 @@ def initial_loss(overrides: list[str], tmp_path) -> float:
     datamodule = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg, datamodule)
     with torch.no_grad():
-        return model.training_loss(datamodule.train_tensors()).item()
+        return model.loss(datamodule.train_tensors(), None)[0].item()
 
 
 def assert_same_curve_and_90_percent_drop(experiment: str, tmp_path) -> None:
@@ -250,7 +250,7 @@ def test_seed000_hand_gradient_and_hand_adam_step_match_torch(tmp_path):
     model.float()
     start = model.layers[0].weight.detach().clone()
     reference = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
-    model.training_loss(batch).backward()
+    model.loss(batch, None)[0].backward()
     reference.step()
 
     run_metrics(["experiment=seed000_sigmoid"], tmp_path)  # hand backward + HandAdam, one step

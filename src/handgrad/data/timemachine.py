@@ -91,7 +91,8 @@ def corpus_text(text: str, tokenizer: str, source: Path) -> str:
 class TimeMachineDataModule(ResumableDataModule):
     """Character-level language-model batches of The Time Machine (see the module docstring).
 
-    For the model: `vocab` (a `Vocab`), `sampling`, `batch_size`, `num_steps`, `model_facts()`.
+    For the model: `vocab` (a `Vocab`), `sampling`, `rows_continue`, `batch_size`, `num_steps`,
+    `model_facts()`.
     """
 
     def __init__(
@@ -121,6 +122,12 @@ class TimeMachineDataModule(ResumableDataModule):
         self._vocab: Vocab | None = None
         self.tokens: torch.Tensor | None = None  # the whole corpus as token indices, by setup()
         self.save_hyperparameters(logger=False)
+
+    @property
+    def rows_continue(self) -> bool:
+        """Row i of training batch k+1 continues row i of batch k (sequential sampling), so a
+        model carries its state from one batch to the next."""
+        return self.sampling == "sequential"
 
     # --- the corpus -----------------------------------------------------------------------------
 

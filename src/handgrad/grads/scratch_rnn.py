@@ -1,6 +1,6 @@
 """Backpropagation through time for the scratch RNN cell, min-char-rnn style.
 
-The forward is `handgrad.models.char_rnn.ScratchRNN`.
+The forward is `handgrad.models.rnn_cells.ScratchRNN`.
 
 Forward, time-major, tokens x_t (B) for t = 1..T, carried state H_0 (B x H, detached):
     A_t = W_xh[x_t] + H_{t-1} W_hh + b_h     (W_xh[x_t] == onehot(x_t) W_xh: a row lookup)

@@ -1,7 +1,7 @@
 """Backpropagation through time for torch's multi-layer nn.RNN / nn.GRU / nn.LSTM, with dropout,
 the input (one-hot or an embedding) and a linear head: the char-RNN's fused cells.
 
-The forward is `handgrad.models.char_rnn.FusedRNN.trace` (the fused module's math written out).
+The forward is `handgrad.models.rnn_cells.FusedRNN.trace` (the fused module's math written out).
 Forward, time-major, tokens x_t (B) for t = 1..T, layers l = 0..L-1 of H units each:
     X⁰_t     = onehot(x_t)   or   E[x_t]                 (B x V, or B x D with an nn.Embedding E)
     P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (B x kH, k = 1 rnn, 3 gru, 4 lstm;

@@ -1,23 +1,39 @@
-"""What every handgrad model shares: optimizer and scheduler set-up, `backward: autograd | hand`,
-clipping, `compile`.
+"""The model contract, and the base class that does everything else.
 
-With `backward: hand` the module switches Lightning to manual optimization and each training step
-is: forward and hand-derived gradients under `torch.no_grad()` (subclasses implement
-`hand_loss_and_grads`), gradients written into `.grad`, clipping, optimizer step. Clipping runs in
-`on_before_optimizer_step`, which Lightning calls in both modes, so `clip_grad_norm` means the same
-thing whichever backward trains.
+A handgrad model is a `HandgradModule` subclass that provides five things:
 
-With `compile: true` the math a training step runs goes through torch.compile (`models/compiled.py`,
-with its eager fallback): in autograd mode the forward (`training_forward`), in hand mode the hand
-forward and backward (`training_hand_pass`). Validation, callbacks and text generation call the
-eager `self(...)`: they run in eval mode without gradients, on other shapes, and would each
-compile graphs of their own. The compiled functions are the model's own methods on its own
-parameters, so checkpoints are the same either way. The seconds spent compiling are logged as
-`time/compile_s` at every training epoch's end (the total since the fit started).
+    forward(inputs, state=None)             its eager forward (validation, callbacks, generation)
+    loss(batch, state) -> (loss, state)     the training loss through `forward`, for autograd
+    hand_loss_and_grads(batch, state)       the same loss and one hand-derived gradient per
+        -> (loss, grads, state)             named parameter (`grads/` has the math), no autograd
+    batch_weight(batch) -> int              what the batch counts for in the epoch's mean loss
+    validate(batch, state) -> state         log one validation batch's metrics
 
-What a training epoch accumulates from batch to batch (`self.epoch`, set by each model: at least
-its training loss's `WeightedMean`) travels in every checkpoint, under DDP every rank's, so a run
-interrupted mid-epoch logs the same epoch metrics as a run that never stopped.
+`state` is what a batch hands on to the next one (the char-RNN's hidden state); a model without
+one takes None and returns None. A model may also override `initial_state(batch)` (what an
+epoch's first batch starts from; None by default), `reference_loss(batch, state)` (what the
+gradient check differentiates with autograd when `loss` draws its random numbers differently from
+the hand forward) and `not_in_tensorboard()`. Adding a model = those methods, its hand backward
+in `grads/`, a YAML file in `conf/model/`, tests.
+
+The base alone owns, for every model:
+- the backward mode (`backward: autograd | hand`): autograd hands `loss` to Lightning's automatic
+  optimization; hand mode switches Lightning to manual optimization and each step is
+  `hand_loss_and_grads` under `torch.no_grad()`, gradients written into `.grad` (under DDP first
+  averaged across ranks), clipping, optimizer step;
+- clipping (`clip_grad_norm`, in `on_before_optimizer_step`, which Lightning calls in both modes);
+- `compile: true`: the training step's `loss` (autograd mode) or `hand_loss_and_grads` (hand mode)
+  goes through torch.compile (`models/compiled.py`, with its eager fallback). Validation,
+  callbacks and generation run the eager methods: in eval mode, without gradients, on other
+  shapes, they would each compile graphs of their own. The compiled functions are the model's
+  own methods on its own parameters, so checkpoints are the same either way;
+- the carried state: when the data's batches continue each other (`rows_continue` on the data
+  module: row i of batch k+1 continues row i of batch k) the state a training batch ends with,
+  detached, is the next batch's start; a new epoch starts from `initial_state`, and validation
+  carries its own state from None;
+- the training epoch (`models/training_epoch.py`: carried state, mean loss, seconds), written
+  into every checkpoint, under DDP every rank's;
+- what the gradient check compares (`gradient_pair`).
 """
 
 from __future__ import annotations
@@ -29,12 +45,16 @@ import lightning as L
 import torch
 
 from handgrad.errors import require
+from handgrad.models.across_ranks import gather_from_ranks, mean_across_ranks
 from handgrad.models.compiled import compile_seconds, compiled_if
+from handgrad.models.training_epoch import CarriedState, TrainingEpoch, detach_state
 from handgrad.optim.param_groups import param_groups
 
 BACKWARDS = ("autograd", "hand")
 # Constructor arguments that are objects, not settings: kept out of checkpoints' hyper_parameters.
 NOT_HYPERPARAMETERS = ["optimizer", "scheduler"]
+
+Grads = dict[str, torch.Tensor]
 
 
 class HandgradModule(L.LightningModule):
@@ -54,72 +74,102 @@ class HandgradModule(L.LightningModule):
             clip_grad_norm is None or clip_grad_norm > 0,
             f"model.clip_grad_norm={clip_grad_norm!r} must be > 0, or null for no clipping",
         )
+        require(isinstance(compile, bool), f"model.compile={compile!r} must be true or false")
         self.optimizer_factory = optimizer
         self.lr_by_param = dict(lr_by_param or {})
         self.backward_mode = backward
         self.clip_grad_norm = clip_grad_norm
         self.scheduler_factory = scheduler
         self.scheduler_monitor = scheduler_monitor
-        require(isinstance(compile, bool), f"model.compile={compile!r} must be true or false")
         self.automatic_optimization = backward == "autograd"
         self.compile_enabled = compile
-        self.training_forward = compiled_if(compile and backward == "autograd", self.forward)
+        self.training_loss = compiled_if(compile and backward == "autograd", self.loss)
         # allow_rnn: a hand pass reads torch's RNN / GRU / LSTM weights (it never calls the fused
         # module); without it Dynamo splits the graph at every touch of such a module.
         self.training_hand_pass = compiled_if(
-            compile and backward == "hand", self.hand_pass, allow_rnn=True
+            compile and backward == "hand", self.hand_loss_and_grads, allow_rnn=True
         )
         self.compile_seconds_at_start = 0.0
+        self.rows_continue = False  # from the data module, in `setup`
+        self.epoch = TrainingEpoch()
+        self.validation_state: CarriedState = None
 
-    # --- what subclasses provide -------------------------------------------------------------
-    def training_loss(self, batch) -> torch.Tensor:
-        """The loss to differentiate (autograd mode)."""
+    # --- the contract: what a model provides (see the module docstring) ------------------------
+    def loss(self, batch, state: CarriedState) -> tuple[torch.Tensor, CarriedState]:
+        """The training loss through `forward` (autograd differentiates it) and the final state."""
         raise NotImplementedError
 
-    def hand_loss_and_grads(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The same loss and one hand-derived gradient per named parameter (hand mode)."""
+    def hand_loss_and_grads(
+        self, batch, state: CarriedState
+    ) -> tuple[torch.Tensor, Grads, CarriedState]:
+        """The same loss, one hand-derived gradient per named parameter, and the final state."""
         raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
 
-    def hand_pass(self, *tensors):
-        """The hand forward and backward as a function of tensors only (what `compile: true`
-        compiles in hand mode): `hand_loss_and_grads` unpacks the batch and calls it."""
-        raise NotImplementedError(f"{type(self).__name__} has no hand-derived backward pass")
+    def batch_weight(self, batch) -> int:
+        """What the batch counts for in the epoch's mean training loss (its rows, its tokens)."""
+        raise NotImplementedError
+
+    def validate(self, batch, state: CarriedState) -> CarriedState:
+        """Log one validation batch's metrics; returns the final state."""
+        raise NotImplementedError
+
+    def initial_state(self, batch) -> CarriedState:
+        """The state an epoch's first training batch starts from: none, unless a model has one."""
+        return None
+
+    def reference_loss(self, batch, state: CarriedState) -> torch.Tensor:
+        """What the gradient check differentiates with autograd: the training loss, unless that
+        draws its random numbers differently from the hand forward (the char-RNN's dropout)."""
+        return self.loss(batch, state)[0]
 
     def not_in_tensorboard(self) -> set[str]:
         """The metrics this model logs for metrics.json only, kept out of TensorBoard's curves
         (`handgrad.run.tensorboard_logger`): none unless a model says so."""
         return set()
 
-    def reference_loss(self, batch) -> torch.Tensor:
-        """What the gradient check differentiates with autograd: the training loss, unless that
-        draws its random numbers differently from the hand forward (the char-RNN's dropout)."""
-        return self.training_loss(batch)
+    # --- the carried state ---------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        self.rows_continue = getattr(self.trainer.datamodule, "rows_continue", False)
 
-    # --- checkpoints ---------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
+    def start_state(self, batch) -> CarriedState:
+        """The state the next training batch starts from: the carried one, else the initial one
+        (written out, not None, so a compiled step sees the same kind of input at every batch)."""
+        carried = self.epoch.carried_state
+        return self.initial_state(batch) if carried is None else carried
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """The training epoch's state of this process's rank, and a checkpoint of the other
-        backward mode trains on in this one: its optimizer-step count moves to the loop this mode
-        counts in, so global_step (and the logged steps) continue."""
-        states = checkpoint.get("training_epoch")
-        if states and self._trainer is not None:
-            self.epoch.load_state_dict(states[self.trainer.global_rank])
-        loop = checkpoint.get("loops", {}).get("fit_loop")
-        if loop is None:
-            return
-        other = "hand" if self.backward_mode == "autograd" else "autograd"
-        counted = _step_count(loop, self.backward_mode)
-        if counted["total"]["completed"] == 0:
-            counted.update(copy.deepcopy(_step_count(loop, other)))
+    def on_train_epoch_start(self) -> None:
+        """A new epoch: its state from `initial_state`, its sums and clock from zero. (Resumed
+        mid-epoch, Lightning skips this hook and the checkpoint's epoch goes on.)"""
+        self.epoch = TrainingEpoch()
 
-    # --- training ----------------------------------------------------------------------------
-    def training_step_loss(self, batch) -> torch.Tensor:
-        """Run one optimization step's forward/backward in the configured mode; returns the loss.
+    def on_validation_epoch_start(self) -> None:
+        self.validation_state = None
+
+    def validation_step(self, batch, batch_idx):
+        final = self.validate(batch, self.validation_state)
+        if self.rows_continue:
+            self.validation_state = final
+
+    # --- training ------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        """One optimization step in the configured backward mode; returns the loss.
 
         In autograd mode Lightning does backward and step with the returned loss; in hand mode
-        this method has already stepped the optimizer.
+        `hand_step` has already stepped the optimizer.
+        """
+        self.epoch.start_clock()
+        state = self.start_state(batch)
+        if self.automatic_optimization:
+            loss, final = self.training_loss(batch, state)
+        else:
+            loss, final = self.hand_step(batch, state)
+        if self.rows_continue:
+            self.epoch.carried_state = detach_state(final)
+        self.epoch.loss.update(loss, self.batch_weight(batch))
+        return loss
+
+    def hand_step(self, batch, state: CarriedState) -> tuple[torch.Tensor, CarriedState]:
+        """Hand-derived gradients into `.grad`, then the optimizer step.
 
         Under DDP (world size W > 1) the training loss is the mean of the ranks' losses,
         L = (1/W) sum_r L_r, each L_r computed on rank r's own batch, so its gradient is the mean
@@ -134,25 +184,47 @@ class HandgradModule(L.LightningModule):
         products in bfloat16, as in autograd mode. Their gradients then come in bfloat16 and are
         cast to the parameters' float32 (the master weights the optimizer updates).
         """
-        if self.automatic_optimization:
-            return self.training_loss(batch)
         optimizer = self.optimizers()
         with torch.no_grad():
-            loss, grads = self.hand_loss_and_grads(batch)
+            loss, grads, final = self.training_hand_pass(batch, state)
         if self.trainer.world_size > 1:
             grads = mean_across_ranks(grads)
         for name, param in self.named_parameters():
             param.grad = grads[name].to(param.dtype)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss
+        return loss, final
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.epoch.stop_clock()
+
+    def gradient_pair(self, batch) -> tuple[tuple[torch.Tensor, Grads], tuple[torch.Tensor, Grads]]:
+        """What the gradient check compares, on `batch` from the state the next training step
+        would start from: (loss, grads) by autograd through `reference_loss`, and (loss, grads)
+        by the hand pass training runs (compiled with `compile: true`). Both sides start from the
+        same state of the random number generator, so dropout draws the same masks on both; the
+        generator then moves on as one hand-mode step moves it. A parameter autograd does not
+        reach gets a zero gradient."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        state = self.start_state(batch)
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda), torch.enable_grad():  # its draws are undone
+            loss = self.reference_loss(batch, state)
+            auto = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        auto_grads = {
+            name: torch.zeros_like(param) if grad is None else grad
+            for (name, param), grad in zip(params.items(), auto, strict=True)
+        }
+        with torch.no_grad():
+            hand_loss, hand_grads, _ = self.training_hand_pass(batch, state)
+        return (loss.detach(), auto_grads), (hand_loss, hand_grads)
 
     def is_logging_step(self) -> bool:
         """True on the steps Lightning writes step metrics (every `trainer.log_every_n_steps`).
 
-        Call before the optimizer step. A `self.log` call costs ~0.3 ms, more than a whole step
-        of the small models, and Lightning drops what is logged on other steps, so step metrics
-        are only logged on these steps.
+        Call before the optimizer step. A `self.log` call can cost more than a whole step of the
+        small models (docs/benchmarks.md), and Lightning drops what is logged on other steps, so
+        step metrics are only logged on these steps.
         """
         return (self.global_step + 1) % self.trainer.log_every_n_steps == 0
 
@@ -205,60 +277,24 @@ class HandgradModule(L.LightningModule):
         elif self.scheduler_monitor in self.trainer.callback_metrics:
             scheduler.step(self.trainer.callback_metrics[self.scheduler_monitor])
 
+    # --- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["training_epoch"] = gather_from_ranks(self.epoch.state_dict())
 
-class WeightedMean:
-    """The mean of a per-batch value x_b over an epoch's batches, each weighted by its size n_b
-    (its rows, or its tokens):
-
-        mean = Σ_b x_b n_b / Σ_b n_b
-
-    so a short last batch counts for what it holds (for the char-RNN's cross-entropy: the mean per
-    token, whose exp is the epoch's perplexity, not a mean of per-batch perplexities). Two running
-    sums, kept as tensors on the value's device (no host sync per step); under DDP `compute` adds
-    every rank's.
-    """
-
-    def __init__(self, total: torch.Tensor | None = None, count: int = 0):
-        self.total, self.count = total, count
-
-    def update(self, value: torch.Tensor, count: int) -> None:
-        weighted = value.detach().float() * count
-        self.total = weighted if self.total is None else self.total + weighted
-        self.count += count
-
-    def compute(self, strategy) -> torch.Tensor:
-        sums = torch.stack([self.total, self.total.new_tensor(float(self.count))])
-        total, count = strategy.reduce(sums, reduce_op="sum")
-        return total / count
-
-    def state_dict(self) -> dict:
-        return {"total": self.total, "count": self.count}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.total, self.count = state["total"], state["count"]
-
-
-def gather_from_ranks(state: dict) -> list[dict]:
-    """[state of rank 0, rank 1, ...]: every rank's `state` (one process: [state])."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return [state]
-    states = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(states, state)
-    return states
-
-
-def mean_across_ranks(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The element-wise mean of `grads` over all DDP ranks, in one all-reduce of one flat vector.
-
-    Every rank must call this with the same names and shapes (each holds a full replica).
-    """
-    flat = torch.cat([grad.reshape(-1) for grad in grads.values()])
-    torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
-    flat /= torch.distributed.get_world_size()
-    chunks = flat.split([grad.numel() for grad in grads.values()])
-    return {
-        name: chunk.view_as(grad) for (name, grad), chunk in zip(grads.items(), chunks, strict=True)
-    }
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """The training epoch's state of this process's rank, and a checkpoint of the other
+        backward mode trains on in this one: its optimizer-step count moves to the loop this mode
+        counts in, so global_step (and the logged steps) continue."""
+        states = checkpoint.get("training_epoch")
+        if states and self._trainer is not None:
+            self.epoch.load_state_dict(states[self.trainer.global_rank])
+        loop = checkpoint.get("loops", {}).get("fit_loop")
+        if loop is None:
+            return
+        other = "hand" if self.backward_mode == "autograd" else "autograd"
+        counted = _step_count(loop, self.backward_mode)
+        if counted["total"]["completed"] == 0:
+            counted.update(copy.deepcopy(_step_count(loop, other)))
 
 
 def _step_count(loop_state: dict, backward: str) -> dict:

@@ -23,11 +23,12 @@ class LinearRegression(RegressionModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.w + self.b
 
-    def hand_pass(self, x: torch.Tensor, y: torch.Tensor):
+    def hand_loss_and_grads(self, batch, state: None):
         """The loss and dL/dw = X^T G, dL/db = sum_n G[n], with G = dL/dY from the MSE."""
+        x, y = batch
         pred = self(x)
-        grad_w, grad_b, _ = linear_backward(x, self.w, self.loss_grad(pred, y))
-        return self.loss(pred, y), {"w": grad_w, "b": grad_b}
+        grad_w, grad_b, _ = linear_backward(x, self.w, self.criterion_grad(pred, y))
+        return self.criterion(pred, y), {"w": grad_w, "b": grad_b}, None
 
     def learned_parameters(self) -> dict[str, float | list]:
         """w and b as plain numbers (a scalar when the tensor has one element)."""

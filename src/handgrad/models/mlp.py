@@ -62,18 +62,21 @@ class MLP(RegressionModule):
             layer_inputs.append(ACTIVATIONS[name](layer(layer_inputs[-1])))
         return layer_inputs
 
-    def hand_pass(self, x: torch.Tensor, y: torch.Tensor):
+    def hand_loss_and_grads(self, batch, state: None):
         """Loss and dL/dW_l, dL/db_l for every layer from `grads.mlp.mlp_backward`."""
+        x, y = batch
         layer_inputs = self.trace(x)
         pred = layer_inputs[-1]
         weights = [layer.weight for layer in self.layers]
-        layer_grads = mlp_backward(weights, self.activations, layer_inputs, self.loss_grad(pred, y))
+        layer_grads = mlp_backward(
+            weights, self.activations, layer_inputs, self.criterion_grad(pred, y)
+        )
         grads = {}
         for i, (layer, (grad_w, grad_b)) in enumerate(zip(self.layers, layer_grads, strict=True)):
             grads[f"layers.{i}.weight"] = grad_w
             if layer.bias is not None:
                 grads[f"layers.{i}.bias"] = grad_b
-        return self.loss(pred, y), grads
+        return self.criterion(pred, y), grads, None
 
 
 def _validate(hidden, activation, output_activation, bias, init, init_std) -> None:

@@ -1,4 +1,5 @@
-"""Shared training/validation steps for the regression models (MSE loss).
+"""What the regression models share: the MSE criterion, the contract's loss, batch weight and
+validation (`models/handgrad_module.py`), and their metrics.
 
 Logged at each epoch's end: `train/loss` (the configured loss, averaged over the epoch's batches
 by their rows), `val/loss` (the same on the validation batches), `val/mse` (mean squared error
@@ -15,7 +16,7 @@ import torchmetrics
 
 from handgrad.errors import require
 from handgrad.grads.mse import mse, mse_grad
-from handgrad.models.handgrad_module import HandgradModule, WeightedMean
+from handgrad.models.handgrad_module import HandgradModule
 
 REDUCTIONS = ("mean", "sum")
 MAX_LOGGED_PARAMS = 8
@@ -29,46 +30,38 @@ class RegressionModule(HandgradModule):
         self.reduction = reduction
         self.scale = scale
         self.val_mse = torchmetrics.MeanSquaredError()
-        self.epoch = WeightedMean()  # the epoch's training loss, per row
 
     def not_in_tensorboard(self) -> set[str]:
         """val/mse where it is val/loss (mean reduction, no scale): one curve drawn once."""
         return {"val/mse"} if self.reduction == "mean" and self.scale == 1.0 else set()
 
-    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def criterion(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return mse(pred, target, self.reduction, self.scale)
 
-    def loss_grad(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def criterion_grad(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """dL/dpred, the start of every hand backward pass."""
         return mse_grad(pred, target, self.reduction, self.scale)
 
-    def training_loss(self, batch) -> torch.Tensor:
+    def loss(self, batch, state: None) -> tuple[torch.Tensor, None]:
         x, y = batch
-        return self.loss(self.training_forward(x), y)
+        return self.criterion(self(x), y), None
 
-    def hand_loss_and_grads(self, batch):
-        return self.training_hand_pass(*batch)
-
-    def on_train_epoch_start(self) -> None:
-        self.epoch = WeightedMean()
-
-    def training_step(self, batch, batch_idx):
-        loss = self.training_step_loss(batch)
-        self.epoch.update(loss, batch[0].shape[0])
-        return loss
+    def batch_weight(self, batch) -> int:
+        """Rows: the epoch's train/loss is the mean over its rows."""
+        return batch[0].shape[0]
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
-        loss = self.epoch.compute(self.trainer.strategy)  # under DDP: every rank's sums
+        loss = self.epoch.loss.compute(self.trainer.strategy)  # under DDP: every rank's sums
         # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         if sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
             self.log_dict(self.scalar_parameters(prefix="weights/"), sync_dist=True)
 
-    def validation_step(self, batch, batch_idx):
+    def validate(self, batch, state: None) -> None:
         x, y = batch
         pred = self(x)
-        loss = self.loss(pred, y)
+        loss = self.criterion(pred, y)
         # sync_dist: under DDP the epoch's val/loss is the batch-size-weighted mean over all ranks
         # (monitored by checkpointing and early stopping, which must decide alike on every rank).
         self.log("val/loss", loss, batch_size=x.shape[0], prog_bar=True, sync_dist=True)
