@@ -6,11 +6,13 @@ becomes a one-line ConfigError naming the key.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import re
 
 import lightning as L
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from handgrad.errors import ConfigError
@@ -40,6 +42,7 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
     """Instantiate `cfg.model` with the optimizer, scheduler, per-parameter lrs and data facts."""
     optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
     lr_by_param = optimizer_cfg.pop("lr_by_param", None) or {}
+    decay = optimizer_cfg.pop("decay", "all")  # the model's param groups apply it
     optimizer = build_part(optimizer_cfg, "optimizer")
     scheduler, monitor = None, None
     if cfg.get("scheduler"):
@@ -51,12 +54,29 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         "model",
         optimizer=optimizer,
         lr_by_param=lr_by_param,
+        decay=decay,
         scheduler=scheduler,
         scheduler_monitor=monitor,
-        **datamodule.model_facts(),
+        **facts_taken(cfg.model, datamodule.model_facts()),
     )
     param_groups(model.named_parameters(), lr_by_param)  # a typo fails now, not after set-up
     return model
+
+
+def facts_taken(node, facts: dict) -> dict:
+    """The data's facts (`model_facts`) that the model class of `node` takes: those an
+    `__init__` along its class hierarchy names (the char-RNN takes vocab_size, the GPT vocab_size
+    and block_size; a subclass passing `*args, **kwargs` on takes its parents')."""
+    try:
+        model_class = get_class(node["_target_"])
+    except Exception:  # an unknown class: instantiating it says so
+        return facts
+    names = set()
+    for cls in model_class.__mro__:
+        if "__init__" in vars(cls):
+            with contextlib.suppress(ValueError, TypeError):  # a C type's __init__ has none
+                names |= set(inspect.signature(vars(cls)["__init__"]).parameters)
+    return {name: value for name, value in facts.items() if name in names}
 
 
 def build_logger(cfg: DictConfig, checkpoint: dict | None = None):
