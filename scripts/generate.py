@@ -1,4 +1,4 @@
-"""Generate text from a char-RNN checkpoint (`--help` lists every key):
+"""Generate text from a char-RNN or GPT checkpoint (`--help` lists every key):
 
 python scripts/generate.py ckpt=<file.ckpt> prefix="time traveller " num_chars=100
 python scripts/generate.py ckpt=<file.ckpt> temperature=0.8 top_k=5 seed=1

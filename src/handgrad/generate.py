@@ -1,7 +1,7 @@
-"""Generate text with a trained char-RNN: `scripts/generate.py ckpt=<file.ckpt> [key=value ...]`.
+"""Generate text with a trained char-RNN or GPT: `scripts/generate.py ckpt=<file.ckpt> [key=value]`.
 
 Keys (all but ckpt optional):
-  ckpt=<path>            a checkpoint of a `model=rnn` run (it carries its vocabulary)
+  ckpt=<path>            a checkpoint of a `model=rnn` or `model=gpt` run (it has its vocabulary)
   prefix="time traveller "  the text to continue; the model first reads all of it (warm-up)
   num_chars=100          how many characters to generate after the prefix
   temperature=0          0: greedy, always the most likely next character (d2l's `predict`);
@@ -14,6 +14,8 @@ The prefix is read as the training text was (the checkpoint stores its data.toke
          space, then lower case, so "The Time-Traveller!" is read as "the time traveller ". A
          letter the checkpoint's vocabulary lacks (possible with a custom corpus) reads as <unk>.
   chars  as it is; a character the training text never had is an error naming it.
+The char-RNN reads the prefix once and then each new character with its carried state; the GPT
+reads the last `block_size` characters (its training window, data.num_steps) for every new one.
 The printed text starts with the prefix as read, newlines print as newlines, and a generated
 `<unk>` prints as the string "<unk>". An empty prefix is an error.
 """
@@ -31,6 +33,7 @@ from handgrad.run.checkpoint_reading import load_checkpoint
 
 if TYPE_CHECKING:
     from handgrad.models.char_rnn import CharRNN
+    from handgrad.models.gpt import GPT
 
 DEFAULTS = {
     "ckpt": None,
@@ -65,7 +68,7 @@ def next_token(
 
 @torch.no_grad()
 def generate(
-    model: CharRNN,
+    model: CharRNN | GPT,
     vocab: Vocab,
     prefix: str,
     num_chars: int,
@@ -75,13 +78,20 @@ def generate(
 ) -> str:
     """The prefix as read (`read_prefix`) followed by `num_chars` generated characters.
 
-    Warm-up: the model reads the whole prefix in one call (the state after its last character and
-    the logits there); then each step picks a character and feeds it back in.
+    Char-RNN: the model reads the whole prefix in one call (the state after its last character
+    and the logits there); then each step picks a character and feeds it back in. GPT
+    (`generate_gpt`): each step reads the last `block_size` characters.
     """
     text = read_prefix(prefix, vocab)
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
+    if _is_gpt(model):
+        generated = generate_gpt(
+            model, vocab.encode(text), num_chars, temperature, top_k, generator
+        )
+        model.train(was_training)
+        return text + vocab.decode(generated)
     tokens = vocab.encode(text).to(model.device).unsqueeze(1)  # (T x 1)
     logits, state = model(tokens)
     generated = []
@@ -91,6 +101,33 @@ def generate(
         logits, state = model(torch.tensor([[token]], device=model.device), state)
     model.train(was_training)
     return text + vocab.decode(generated)
+
+
+def generate_gpt(
+    model: GPT,
+    tokens: torch.Tensor,
+    num_chars: int,
+    temperature: float,
+    top_k: int | None,
+    generator: torch.Generator,
+) -> list[int]:
+    """`num_chars` tokens after `tokens` (T): each from the logits at the last position of the
+    context, the latest `model.block_size` tokens (the positions the model has), as nanoGPT's
+    `generate` crops it."""
+    context = tokens.to(model.device)
+    generated = []
+    for _ in range(num_chars):
+        logits = model(context[-model.block_size :].unsqueeze(0))  # (1 x T x V)
+        token = next_token(logits[0, -1], temperature, top_k, generator)
+        generated.append(token)
+        context = torch.cat([context, context.new_tensor([token])])
+    return generated
+
+
+def _is_gpt(model) -> bool:
+    from handgrad.models.gpt import GPT  # Lightning: only once a model is there
+
+    return isinstance(model, GPT)
 
 
 def read_prefix(prefix: str, vocab: Vocab, key: str = "prefix") -> str:
@@ -130,6 +167,38 @@ def load_char_rnn(path: str | Path) -> tuple[CharRNN, Vocab]:
     return model, vocab
 
 
+def load_gpt(path: str | Path) -> tuple[GPT, Vocab]:
+    """The GPT and vocabulary (with its tokenizer) of a `model=gpt` checkpoint, loaded with
+    `torch.load(weights_only=True)`."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path, keys=())
+    keys = ("vocab", "state_dict", "hyper_parameters")
+    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
+        raise CheckpointError(
+            f"checkpoint {path} is not from a GPT run (no vocabulary); "
+            "train one with `scripts/train.py model=gpt`"
+        )
+    from handgrad.models.gpt import GPT  # Lightning: only for a readable checkpoint
+
+    try:
+        vocab = Vocab.from_list(checkpoint["vocab"], checkpoint.get("tokenizer", "d2l"))
+        model = GPT(**checkpoint["hyper_parameters"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError, HandgradError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit a GPT: {exc}") from exc
+    return model, vocab
+
+
+def load_language_model(path: str | Path) -> tuple[CharRNN | GPT, Vocab]:
+    """A checkpoint's model and vocabulary: a GPT's (its hyperparameters have `n_layer`), else
+    a char-RNN's (`load_char_rnn`, whose errors say what a checkpoint lacks)."""
+    checkpoint = load_checkpoint(Path(path), keys=())
+    hyper_parameters = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if isinstance(hyper_parameters, dict) and "n_layer" in hyper_parameters:
+        return load_gpt(path)
+    return load_char_rnn(path)
+
+
 def parse_args(argv: list[str]) -> dict:
     """key=value arguments over DEFAULTS, converted to their types; ckpt is required."""
     args = dict(DEFAULTS)
@@ -154,5 +223,5 @@ def parse_args(argv: list[str]) -> dict:
 def main(argv: list[str]) -> str:
     """Parse the arguments, load the checkpoint, return the generated text."""
     args = parse_args(argv)
-    model, vocab = load_char_rnn(args.pop("ckpt"))
+    model, vocab = load_language_model(args.pop("ckpt"))
     return generate(model, vocab, **args)
