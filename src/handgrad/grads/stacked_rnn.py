@@ -1,30 +1,37 @@
 """Backpropagation through time for torch's multi-layer nn.RNN / nn.GRU / nn.LSTM, with dropout,
-the input (one-hot or an embedding) and a linear head: the char-RNN's fused cells.
+the input (one-hot or an embedding) and a linear head: the char-RNN's fused cells, with AWD-LSTM's
+weight drop, locked dropout and embedding dropout (grads/rnn_dropout.py has their derivation).
 
 The forward is `handgrad.models.rnn_cells.FusedRNN.trace` (the fused module's math written out).
 Forward, time-major, tokens x_t (B) for t = 1..T, layers l = 0..L-1 of H units each:
-    X⁰_t     = onehot(x_t)   or   E[x_t]                 (B x V, or B x D with an nn.Embedding E)
+    X⁰_t     = onehot(x_t)   or   (E ⊙ m)[x_t]           (B x V, or B x D with an nn.Embedding E;
+                                                          m: embedding dropout's row mask, V x 1)
     P^l_t    = X^l_t W_ih^lᵀ + b_ih^l                    (B x kH, k = 1 rnn, 3 gru, 4 lstm;
                                                           one-hot: rows of W_ih^0ᵀ + b_ih^0, by x_t)
-    S^l_t    = step(P^l_t, S^l_{t-1})                    S = (H,), or (H, C) for the LSTM
+    S^l_t    = step(P^l_t, S^l_{t-1}; W̃_hh^l)            S = (H,), or (H, C) for the LSTM;
+                                                          W̃_hh^l = W_hh^l ⊙ M_w^l (weight drop)
     X^{l+1}_t = H^l_t ⊙ M^l_t                            (M: the dropout mask, or all ones)
     O_t      = X^L_t W_qᵀ + b_q                          (the head, nn.Linear: W_q is V x H)
 and L = mean over the T*B tokens of cross-entropy(O_t, y_t). The step is the cell's
 (grads/elman_rnn.py, grads/gru.py, grads/lstm.py). S^l_0 is the carried state (zeros, or the
 previous batch's last state, detached): a constant. With dropout p, every entry of M is 0 (with
-probability p) or 1/(1 - p): torch drops between layers and the model before the head.
+probability p) or 1/(1 - p): torch drops between layers and the model before the head. M^l is
+T x B x H (standard dropout: a fresh mask every step) or 1 x B x H (locked: one mask a sequence,
+broadcast over t); M_w^l (kH x H, one for all t) and m are all ones without weight drop and
+embedding dropout.
 
 Backward, given G_t = dL/dO_t:
     dW_q = Σ_t G_tᵀ X^L_t         db_q = Σ_t Σ_b G_t         dX^L_t = G_t W_q
 then for l = L-1..0:
-    dH^l_t  = dX^{l+1}_t ⊙ M^l_t                         (the forward's mask)
+    dH^l_t  = dX^{l+1}_t ⊙ M^l_t                         (the forward's mask, broadcast over t)
     for t = T..1 the step's backward takes dH^l_t plus what step t+1 sends back and returns
-    dP^l_t, dQ^l_t (the gradient of Q^l_t = H^l_{t-1} W_hh^lᵀ + b_hh^l) and what it sends to t-1
+    dP^l_t, dQ^l_t (the gradient of Q^l_t = H^l_{t-1} W̃_hh^lᵀ + b_hh^l) and what it sends to t-1
+    (through W̃_hh^l, the matrix the forward used)
     dW_ih^l = Σ_t dP^l_tᵀ X^l_t           db_ih^l = Σ_t Σ_b dP^l_t
-    dW_hh^l = Σ_t dQ^l_tᵀ H^l_{t-1}       db_hh^l = Σ_t Σ_b dQ^l_t      (H^l_0 from the carry)
-    dX^l_t  = dP^l_t W_ih^l
+    dW_hh^l = (Σ_t dQ^l_tᵀ H^l_{t-1}) ⊙ M_w^l                           (H^l_0 from the carry)
+    db_hh^l = Σ_t Σ_b dQ^l_t              dX^l_t  = dP^l_t W_ih^l
 The input: one-hot, dW_ih^0[:, v] = Σ of dP^0_t[b] over every (t, b) with x_t[b] = v (an
-index-add; dX^0 is never formed); embedding, dE[v] = Σ of dX^0_t[b] over the same (t, b).
+index-add; dX^0 is never formed); embedding, dE[v] = m[v] Σ of dX^0_t[b] over the same (t, b).
 What reaches S^l_0 is dropped: the gradient stops at the batch start.
 """
 
@@ -37,6 +44,7 @@ import torch
 from handgrad.grads.elman_rnn import ElmanStep
 from handgrad.grads.gru import GRUStep
 from handgrad.grads.lstm import LSTMStep
+from handgrad.grads.rnn_dropout import masked
 
 Step = ElmanStep | GRUStep | LSTMStep
 
@@ -54,7 +62,8 @@ class LayerTape:
     start: tuple[torch.Tensor, ...]  # S^l_0, the carried state (B x H each)
     outputs: torch.Tensor  # H^l_1..H^l_T (T x B x H)
     saved: list  # what each step's forward kept for its backward
-    mask: torch.Tensor | None  # M^l (T x B x H); None without dropout
+    mask: torch.Tensor | None  # M^l (T x B x H; locked: 1 x B x H); None without dropout
+    hh_mask: torch.Tensor | None = None  # M_w^l (kH x H), weight drop's; None without it
 
 
 @dataclass
@@ -64,6 +73,7 @@ class StackTape:
     tokens: torch.Tensor  # x (T x B)
     layers: list[LayerTape]
     head_inputs: torch.Tensor  # X^L (T x B x H)
+    embedding_mask: torch.Tensor | None = None  # m (V x 1), embedding dropout's; None without it
 
 
 def stacked_rnn_backward(
@@ -83,13 +93,16 @@ def stacked_rnn_backward(
     grad_x = grad_logits @ head_weight  # dX^L (T x B x H)
     for layer in reversed(range(len(tape.layers))):
         record, (W_ih, W_hh, _, _) = tape.layers[layer], layer_weights[layer]
-        grad_h = grad_x if record.mask is None else grad_x * record.mask
-        grad_p, grad_q = backward_through_time(step, grad_h, record.saved, W_hh)
+        grad_h = masked(grad_x, record.mask)
+        grad_p, grad_q = backward_through_time(
+            step, grad_h, record.saved, masked(W_hh, record.hh_mask)
+        )
         grads.update(layer_grads(layer, record, grad_p, grad_q, tape.tokens, W_ih.shape[1]))
         if record.inputs is not None:
             grad_x = grad_p @ W_ih  # dX^l (T x B x D)
     if tape.layers[0].inputs is not None:
-        grads["embedding.weight"] = index_sum(tape.tokens, grad_x, grad_logits.shape[-1])
+        grad_rows = index_sum(tape.tokens, grad_x, grad_logits.shape[-1])  # dẼ
+        grads["embedding.weight"] = masked(grad_rows, tape.embedding_mask)
     return grads
 
 
@@ -112,7 +125,8 @@ def layer_grads(
     tokens: torch.Tensor,
     input_size: int,
 ) -> dict[str, torch.Tensor]:
-    """dW_ih^l, dW_hh^l, db_ih^l, db_hh^l from dP^l and dQ^l (T x B x kH) and the layer's tape."""
+    """dW_ih^l, dW_hh^l, db_ih^l, db_hh^l from dP^l and dQ^l (T x B x kH) and the layer's tape
+    (dW_hh^l through weight drop's mask: the gradient of W_hh^l, not of W̃_hh^l)."""
     previous = torch.cat([record.start[0].unsqueeze(0), record.outputs[:-1]])  # H_0..H_{T-1}
     if record.inputs is None:  # one-hot input: X⁰ W_ihᵀ is a lookup, its gradient an index-add
         grad_W_ih = index_sum(tokens, grad_p, input_size).T.contiguous()  # W_ih's layout
@@ -120,7 +134,7 @@ def layer_grads(
         grad_W_ih = flat(grad_p).T @ flat(record.inputs)
     return {
         f"rnn.weight_ih_l{layer}": grad_W_ih,
-        f"rnn.weight_hh_l{layer}": flat(grad_q).T @ flat(previous),
+        f"rnn.weight_hh_l{layer}": masked(flat(grad_q).T @ flat(previous), record.hh_mask),
         f"rnn.bias_ih_l{layer}": flat(grad_p).sum(0),
         f"rnn.bias_hh_l{layer}": flat(grad_q).sum(0),
     }

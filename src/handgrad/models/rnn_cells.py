@@ -14,13 +14,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handgrad.grads import rnn_dropout
 from handgrad.grads.activations import ACTIVATIONS
+from handgrad.grads.rnn_dropout import masked
 from handgrad.grads.scratch_rnn import rnn_backward
 from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CELLS = ("scratch", *FUSED_CELLS)
 RECURRENT_ACTIVATIONS = ("tanh", "relu")  # what nn.RNN offers; gru and lstm are tanh only
+DROPOUT_KINDS = ("standard", "locked")  # a fresh mask every time step | one for all of them
+# torch's fused kernels, one per cell (nn.RNN's by its nonlinearity), as nn.RNN etc. call them
+FUSED_KERNELS = {
+    "lstm": torch.lstm,
+    "gru": torch.gru,
+    "rnn_tanh": torch.rnn_tanh,
+    "rnn_relu": torch.rnn_relu,
+}
 
 State = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -78,14 +88,25 @@ class FusedRNN(nn.Module):
 
     `dropout` zeroes activations between stacked layers (torch's own option) and on the last
     layer's outputs before the head (Zaremba et al. 2014: dropout on the non-recurrent
-    connections only), so it regularises a one-layer network too.
+    connections only), so it regularises a one-layer network too. `dropout_kind`: `standard`
+    draws a fresh mask at every time step, `locked` one mask per sequence and unit, shared by
+    all its time steps (AWD-LSTM's LockedDropout).
 
     Input: the one-hot vector of each token (d2l's choice; the cell's first input weights then act
     as an embedding), or a learned nn.Embedding of `embedding_dim` when that is set. The state is
     torch's: h (layers x B x H), or (h, c) for the LSTM; None means zeros.
 
-    `forward` runs torch's fused module; `trace` is the same math written out step by step (hand
-    mode), keeping what `hand_backward` (`grads.stacked_rnn`) needs.
+    AWD-LSTM's other regularisers (`grads/rnn_dropout.py` has their math): `weight_drop` drops
+    entries of each layer's hidden-to-hidden matrix W_hh (DropConnect: one mask per training step,
+    the same for every time step), `embedding_dropout` drops whole rows of the embedding (every
+    occurrence of a dropped character gets a zero input vector; needs `embedding_dim`).
+
+    `forward` runs torch's fused kernels: the module itself, or in training with weight drop or
+    locked dropout the kernel one layer at a time on the dropped W_hh (as AWD-LSTM's WeightDrop
+    does; the parameters stay the module's, with torch's names, so checkpoints are unchanged).
+    `trace` is the same math written out step by step (hand mode), keeping what `hand_backward`
+    (`grads.stacked_rnn`) needs. Both draw the same masks from the global RNG, in one order (see
+    `trace`).
     """
 
     def __init__(
@@ -97,9 +118,16 @@ class FusedRNN(nn.Module):
         dropout: float,
         activation: str,
         embedding_dim: int | None,
+        weight_drop: float = 0.0,
+        dropout_kind: str = "standard",
+        embedding_dropout: float = 0.0,
     ):
         super().__init__()
         self.vocab_size = vocab_size
+        self.weight_drop = weight_drop
+        self.locked = dropout_kind == "locked"
+        self.embedding_dropout = embedding_dropout
+        self.kernel = f"rnn_{activation}" if cell == "rnn" else cell
         self.embedding = nn.Embedding(vocab_size, embedding_dim) if embedding_dim else None
         extra = {"nonlinearity": activation} if cell == "rnn" else {}
         between_layers = dropout if num_layers > 1 else 0.0  # torch warns on one layer
@@ -111,21 +139,48 @@ class FusedRNN(nn.Module):
         self.time_step = time_step(cell, activation)
 
     def forward(self, tokens: torch.Tensor, state: State | None = None):
+        embedding_mask = self.embedding_mask()
         if self.embedding is None:
             inputs = F.one_hot(tokens, self.vocab_size).to(self.head.weight.dtype)
         else:
-            inputs = self.embedding(tokens)
-        outputs, state = self.rnn(inputs, state)
-        return self.head(self.output_dropout(outputs)), state
+            inputs = F.embedding(tokens, masked(self.embedding.weight, embedding_mask))
+        if self.training and (self.weight_drop > 0 or (self.locked and self.dropout_p() > 0)):
+            outputs, state = self.layer_by_layer(inputs, state)
+        else:
+            outputs, state = self.rnn(inputs, state)
+            outputs = self.output_dropout(outputs)
+        return self.head(outputs), state
+
+    def layer_by_layer(self, inputs: torch.Tensor, state: State | None):
+        """The last layer's outputs, dropped out, and the final state: torch's fused kernel run
+        one layer at a time, each on its W_hh ⊙ M_w (weight drop), each layer's outputs times
+        its dropout mask (standard or locked); the masks drawn as `trace` draws them."""
+        finals = []
+        for start, (W_ih, W_hh, b_ih, b_hh) in zip(
+            self.layer_starts(state, inputs.shape[1]), self.rnn.all_weights, strict=True
+        ):
+            dropped = masked(W_hh, self.weight_mask(W_hh))
+            outputs, final = fused_layer(self.kernel, inputs, start, [W_ih, dropped, b_ih, b_hh])
+            inputs = masked(outputs, self.dropout_mask(outputs))
+            finals.append(final)
+        return inputs, torch_state(finals)
 
     def trace(self, tokens: torch.Tensor, state: State | None = None):
         """Logits, the final state and the tape of `forward`'s math, written out layer by layer and
         step by step (`grads.stacked_rnn` has the equations).
 
-        Dropout draws its masks from the global RNG as F.dropout does, one per layer's outputs,
-        first layer first, so a run's masks follow its seed and resume with its RNG state.
+        In training, the masks are drawn from the global RNG as F.dropout draws them, in this order
+        (the order `forward` draws them in): embedding dropout's row mask m (V x 1); then layer by
+        layer, first layer first, weight drop's mask M_w^l of W_hh^l (kH x H), then the dropout
+        mask M^l of the layer's outputs (T x B x H, as torch's fused module draws between its
+        layers and nn.Dropout before the head; locked: 1 x B x H). A mask whose p is 0 is not
+        drawn. So a run's masks follow its seed, and a resumed run (the RNG state is in the
+        checkpoint) draws the ones a straight run draws.
         """
-        inputs = None if self.embedding is None else self.embedding(tokens)  # None: one-hot
+        embedding_mask = self.embedding_mask()
+        inputs = None  # one-hot: X⁰ W_ihᵀ is a lookup of W_ih's columns
+        if self.embedding is not None:
+            inputs = F.embedding(tokens, masked(self.embedding.weight, embedding_mask))
         layers, finals = [], []
         for start, (W_ih, W_hh, b_ih, b_hh) in zip(
             self.layer_starts(state, tokens.shape[1]), self.rnn.all_weights, strict=True
@@ -134,12 +189,14 @@ class FusedRNN(nn.Module):
                 projected = F.embedding(tokens, W_ih.T + b_ih)  # onehot(x_t) W_ihᵀ + b_ih: row x_t
             else:
                 projected = F.linear(inputs, W_ih, b_ih)
-            outputs, saved, final = self.through_time(projected, start, W_hh, b_hh)
+            hh_mask = self.weight_mask(W_hh)
+            outputs, saved, final = self.through_time(projected, start, masked(W_hh, hh_mask), b_hh)
             mask = self.dropout_mask(outputs)
-            layers.append(LayerTape(inputs, start, outputs, saved, mask))
+            layers.append(LayerTape(inputs, start, outputs, saved, mask, hh_mask))
             finals.append(final)
-            inputs = outputs if mask is None else outputs * mask
-        return self.head(inputs), torch_state(finals), StackTape(tokens, layers, inputs)
+            inputs = masked(outputs, mask)
+        tape = StackTape(tokens, layers, inputs, embedding_mask)
+        return self.head(inputs), torch_state(finals), tape
 
     def through_time(self, projected: torch.Tensor, start: tuple, W_hh, b_hh):
         """One layer over T steps from P_1..P_T (T x B x kH): H_1..H_T (T x B x H), what each
@@ -166,19 +223,58 @@ class FusedRNN(nn.Module):
             state = self.zero_state(batch_size)
         return list(zip(*(state if isinstance(state, tuple) else (state,)), strict=True))
 
+    def dropout_p(self) -> float:
+        return self.output_dropout.p
+
     def dropout_is_on(self) -> bool:
-        return self.training and self.output_dropout.p > 0
+        """Whether a training forward draws any mask (dropout, weight drop, embedding dropout)."""
+        return self.training and (
+            self.dropout_p() > 0 or self.weight_drop > 0 or self.embedding_mask_drawn()
+        )
 
     def dropout_mask(self, outputs: torch.Tensor) -> torch.Tensor | None:
-        """What F.dropout multiplies `outputs` by (each entry 0 or 1/(1 - p)); None when off."""
-        if not self.dropout_is_on():
+        """What a layer's outputs H (T x B x H) are multiplied by: each entry 0 or 1/(1 - p), one
+        per entry (standard) or one per sequence and unit (locked: 1 x B x H, broadcast over
+        time); None when off."""
+        if not (self.training and self.dropout_p() > 0):
             return None
-        return F.dropout(torch.ones_like(outputs), self.output_dropout.p)
+        shape = (1, *outputs.shape[1:]) if self.locked else None
+        return rnn_dropout.dropout_mask(outputs, self.dropout_p(), shape)
+
+    def weight_mask(self, W_hh: torch.Tensor) -> torch.Tensor | None:
+        """Weight drop's mask M_w of a layer's W_hh (kH x H), for every time step; None when off."""
+        if not (self.training and self.weight_drop > 0):
+            return None
+        return rnn_dropout.dropout_mask(W_hh, self.weight_drop)
+
+    def embedding_mask_drawn(self) -> bool:
+        return self.training and self.embedding_dropout > 0 and self.embedding is not None
+
+    def embedding_mask(self) -> torch.Tensor | None:
+        """Embedding dropout's mask m of the embedding's rows (V x 1); None when off."""
+        if not self.embedding_mask_drawn():
+            return None
+        weight = self.embedding.weight
+        return rnn_dropout.dropout_mask(weight, self.embedding_dropout, (weight.shape[0], 1))
 
     def hand_backward(self, tape: StackTape, grad_logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """One gradient per parameter from dL/dO (T x B x V): `grads.stacked_rnn`."""
         weights = self.rnn.all_weights
         return stacked_rnn_backward(self.time_step, tape, grad_logits, weights, self.head.weight)
+
+
+@torch.compiler.disable  # run eagerly under model.compile: Inductor cannot compile these kernels
+def fused_layer(kernel: str, inputs: torch.Tensor, start: tuple, weights: list[torch.Tensor]):
+    """One layer of torch's fused kernel (`FUSED_KERNELS`) on `weights` = [W_ih, W_hh, b_ih,
+    b_hh], as nn.LSTM etc. call it on their own: the outputs (T x B x H) and the final state, a
+    tuple (h,) or (h, c) of B x H each, from `start`, the same."""
+    hx = tuple(part.unsqueeze(0) for part in start)  # one layer's torch state: 1 x B x H each
+    # has_biases, num_layers, dropout, train, bidirectional, batch_first
+    settings = (True, 1, 0.0, True, False, False)
+    outputs, *final = FUSED_KERNELS[kernel](
+        inputs, hx if kernel == "lstm" else hx[0], weights, *settings
+    )
+    return outputs, tuple(part[0] for part in final)
 
 
 def torch_state(finals: list[tuple]) -> State:
