@@ -48,9 +48,10 @@ class CharRNN(HandgradModule):
 
     `vocab_size` comes from the data (`model_facts`); the vocabulary itself is written into every
     checkpoint (`on_save_checkpoint`), so `handgrad.generate` needs nothing but the file.
-    `num_layers`, `dropout` and `embedding_dim` shape the fused cells; the scratch cell is a
-    one-layer RNN on one-hot input and does not use them (so `model=rnn model.cell=scratch`
-    works with the default recipe's values).
+    `num_layers`, `dropout`, `embedding_dim` and AWD-LSTM's regularisers (`weight_drop`,
+    `dropout_kind`, `embedding_dropout`: `models/rnn_cells.FusedRNN`) shape the fused cells; the
+    scratch cell is a one-layer RNN on one-hot input and does not use them (so
+    `model=rnn model.cell=scratch` works with the default recipe's values).
     """
 
     def __init__(
@@ -63,6 +64,9 @@ class CharRNN(HandgradModule):
         activation: str = "tanh",
         embedding_dim: int | None = None,
         init_std: float = 0.01,
+        weight_drop: float = 0.0,
+        dropout_kind: str = "standard",
+        embedding_dropout: float = 0.0,
         **base_kwargs,
     ):
         super().__init__(**base_kwargs)
@@ -72,8 +76,9 @@ class CharRNN(HandgradModule):
             self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
         else:
             self.net = FusedRNN(
-                cell, vocab_size, hidden_size, num_layers, dropout, activation, embedding_dim
-            )
+                cell, vocab_size, hidden_size, num_layers, dropout, activation, embedding_dim,
+                weight_drop, dropout_kind, embedding_dropout,
+            )  # fmt: skip
         self.val_cross_entropy = WeightedMean()  # per token
 
     def forward(self, tokens: torch.Tensor, state: State | None = None):
