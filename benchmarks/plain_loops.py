@@ -108,6 +108,90 @@ class PlainFusedRNN(nn.Module):
         return self.head(self.dropout(outputs)), state
 
 
+class PlainAWDRNN(nn.Module):
+    """AWD-LSTM's regularisers (Merity et al. 2017) around torch's fused cells, as plain PyTorch
+    writes them: a learned embedding with embedding dropout (whole rows of the table: every
+    occurrence of a dropped character), one single-layer nn.RNN / nn.GRU / nn.LSTM per layer run
+    through `torch.func.functional_call` on its weight_hh dropped out (DropConnect, one mask per
+    step for the whole sequence: AWD's WeightDrop), dropout on each layer's outputs (`locked`:
+    one mask per sequence and unit, AWD's LockedDropout; `standard`: per entry), a linear head.
+
+    Built from one seed it starts from the project's weights (the same draws in the same order),
+    and it draws its masks in the project's order (`handgrad.models.rnn_cells.FusedRNN.trace`):
+    the embedding's rows, then per layer its weight_hh mask and its outputs' mask."""
+
+    def __init__(
+        self,
+        cell: str,
+        vocab_size: int,
+        hidden_size: int,
+        activation: str,
+        num_layers: int,
+        dropout: float,
+        embedding_dim: int | None,
+        weight_drop: float,
+        dropout_kind: str,
+        embedding_dropout: float,
+    ):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.dropout, self.locked = dropout, dropout_kind == "locked"
+        self.weight_drop, self.embedding_dropout = weight_drop, embedding_dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim) if embedding_dim else None
+        extra = {"nonlinearity": activation} if cell == "rnn" else {}
+        layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        sizes = [embedding_dim or vocab_size] + [hidden_size] * (num_layers - 1)
+        self.layers = nn.ModuleList(layer(size, hidden_size, **extra) for size in sizes)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.embedding is None:
+            return F.one_hot(tokens, self.vocab_size).float()
+        table = self.embedding.weight
+        if self.training and self.embedding_dropout > 0:
+            rows = F.dropout(table.new_ones(table.shape[0], 1), self.embedding_dropout)
+            table = table * rows
+        return F.embedding(tokens, table)
+
+    def drop(self, x: torch.Tensor) -> torch.Tensor:
+        """A layer's outputs (T x B x H) dropped out: per entry, or locked over time."""
+        if not (self.training and self.dropout > 0):
+            return x
+        if self.locked:
+            return x * F.dropout(x.new_ones(1, *x.shape[1:]), self.dropout)
+        return F.dropout(x, self.dropout)
+
+    def forward(self, tokens: torch.Tensor, state):
+        x, finals = self.embed(tokens), []
+        for k, layer in enumerate(self.layers):
+            start = None if state is None else layer_state(state, k)
+            weights = {}
+            if self.training and self.weight_drop > 0:
+                weights["weight_hh_l0"] = F.dropout(layer.weight_hh_l0, self.weight_drop)
+            x, final = torch.func.functional_call(layer, weights, (x, start))
+            x = self.drop(x)
+            finals.append(final)
+        if isinstance(finals[0], tuple):  # the LSTM's (h, c)
+            return self.head(x), tuple(torch.cat(part) for part in zip(*finals, strict=True))
+        return self.head(x), torch.cat(finals)
+
+
+def layer_state(state, k: int):
+    """Layer k's part of torch's state (layers x B x H, or an LSTM's (h, c))."""
+    if isinstance(state, tuple):
+        return tuple(part[k : k + 1] for part in state)
+    return state[k : k + 1]
+
+
+# The char-RNN's keys of the AWD-LSTM recipe, each with its value when off (before the recipe).
+AWD_KEYS = {
+    "embedding_dim": None,
+    "weight_drop": 0.0,
+    "dropout_kind": "standard",
+    "embedding_dropout": 0.0,
+}
+
+
 def detach(state):
     if state is None:
         return None
@@ -174,12 +258,18 @@ def plain_char_rnn(spec: dict) -> dict:
     """Char-RNN language model: cross-entropy over every token, torch.optim, clipping, state
     carried (detached) across batches with sequential sampling, fresh with random windows;
     validation every `val_every` epochs (exp of the token-weighted mean cross-entropy). Returns
-    the last epoch's training cross-entropy and the last validation's perplexity."""
+    the last epoch's training cross-entropy and the last validation's perplexity. A spec with
+    any of AWD_KEYS set (embedding_dim, weight_drop, dropout_kind, embedding_dropout, as the
+    project's model keys) trains `PlainAWDRNN`, the AWD-LSTM recipe."""
     tokens, vocab_size = read_tokens(spec["corpus"])
     train_batches, val_batches = char_rnn_data(tokens, spec)
+    awd = {key: spec.get(key, off) for key, off in AWD_KEYS.items()}  # off: as before them
     if spec["cell"] == "scratch":
         args = (vocab_size, spec["hidden_size"], spec["activation"], spec["init_std"])
         model = PlainScratchRNN(*args)
+    elif awd != AWD_KEYS:
+        sizes = (spec["hidden_size"], spec["activation"], spec["num_layers"], spec["dropout"])
+        model = PlainAWDRNN(spec["cell"], vocab_size, *sizes, *awd.values())
     else:
         sizes = (spec["hidden_size"], spec["activation"], spec["num_layers"], spec["dropout"])
         model = PlainFusedRNN(spec["cell"], vocab_size, *sizes)
