@@ -1,8 +1,9 @@
 """The char-RNN's AWD-LSTM regularisers (`model.weight_drop`, `model.dropout_kind=locked`,
 `model.embedding_dropout`) in real runs: a run interrupted mid-epoch resumes bit-identically to a
 run never interrupted (their masks come from the checkpointed RNG), in both backward modes, in
-float32 and bfloat16; `model.compile=true` trains with them; and checkpoints keep torch's own
-parameter names, so a checkpoint written before the keys existed loads into a model with them on.
+float32 and bfloat16; `model.compile=true` and DDP train with them; and checkpoints keep torch's
+own parameter names, so a checkpoint written before the keys existed loads into a model with them
+on.
 The gradients themselves are checked in tests/grads/test_stacked_rnn.py."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import math
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import open_dict
@@ -129,3 +131,39 @@ def test_compiled_runs_train_with_the_keys(tmp_path, backward, caplog):
     ppl = scalars(run_dir)["train/ppl"]
     first, final = ppl[min(ppl)], ppl[max(ppl)]
     assert math.isfinite(final) and final < first
+
+
+class RankWeights(L.Callback):
+    """Each rank saves its parameters at the end of fit as `<dirpath>/rank<r>.pt`."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = dirpath
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        weights = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
+        torch.save(weights, f"{self.dirpath}/rank{trainer.global_rank}.pt")
+
+
+@pytest.mark.slow  # two runs of two processes
+@pytest.mark.corpus
+def test_ddp_trains_with_the_keys_in_both_modes_and_the_ranks_agree(tmp_path):
+    """device=ddp (2 processes): every rank draws the same masks (same seed), so the replicas stay
+    identical, and hand mode (gradients averaged by hand) ends where autograd (DDP's reducer)
+    ends, up to float32 round-off."""
+    weights = {}
+    for backward in ("autograd", "hand"):
+        run_dir = tmp_path / backward
+        cfg = compose_config(
+            [*QUIET, "device=ddp", *CASES[backward], "trainer.max_epochs=2"], run_dir
+        )
+        with open_dict(cfg):
+            cfg.callbacks.rank_weights = {
+                "_target_": f"{__name__}.RankWeights",
+                "dirpath": str(run_dir),
+            }
+        train(cfg)
+        ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
+        assert_same_tensors(ranks[0], ranks[1], backward)
+        weights[backward] = ranks[0]
+    for name, weight in weights["autograd"].items():
+        torch.testing.assert_close(weights["hand"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
