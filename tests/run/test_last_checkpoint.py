@@ -4,6 +4,9 @@ weights, optimizer state and the logged metrics of the interrupted epoch."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import torch
 from omegaconf import open_dict
@@ -11,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from handgrad.run.task import train
 from helpers.corpus import corpus_cases
-from helpers.runs import compose_config
+from helpers.runs import HELPERS, compose_config, run_script
 
 QUIET = ["device=cpu", "callbacks.progress_bar.refresh_rate=0", "trainer.log_every_n_steps=1"]
 LINEAR = ["model=linear", "data.batch_size=16", "optimizer=adam"]  # 80 rows: 5 batches an epoch
@@ -193,3 +196,64 @@ def test_a_checkpoint_trains_on_in_the_other_backward_mode(tmp_path, first, then
 def test_a_budget_that_ends_mid_epoch_saves_the_last_step(tmp_path):
     run_dir = run(tmp_path, "run", [*LINEAR, "trainer.max_epochs=5", "trainer.max_steps=7"])
     assert last(run_dir)["global_step"] == 7
+
+
+# --- DDP: two worker processes (device=ddp, ddp_fork), through the real command line ------------
+
+DDP_LSTM = [*LSTM, "data.sampling=sequential", "callbacks.text_sample=null", "device=ddp"]
+DDP_LSTM += ["callbacks.progress_bar.refresh_rate=0", "callbacks.last_checkpoint.every_n_seconds=0"]
+DDP_LSTM += ["trainer.max_epochs=3"]  # 27 steps an epoch: both ranks train 4 of each batch's 8 rows
+DDP_INTERRUPTS = {  # SignalAt's arguments, the exit code, the step last.ckpt holds then
+    "sigterm-on-rank-1": ({"after_step": 40, "rank": 1}, 143, 40),
+    "sigint-on-rank-0": ({"after_step": 30, "rank": 0, "signum": int(signal.SIGINT)}, 130, 30),
+    "sigint-to-the-launcher": (
+        {"after_step": 33, "rank": 0, "to_launcher": True, "signum": int(signal.SIGINT)},
+        130,
+        None,
+    ),  # fmt: skip
+    "sigterm-in-validation-on-rank-1": ({"in_validation_of_epoch": 1, "rank": 1}, 143, 55),
+}
+
+
+def train_cli(tmp_path, name: str, *args: str, interrupt: dict | None = None):
+    """scripts/train.py (`interrupt`: SignalAt's arguments), with a timeout: a run whose launcher
+    waits forever for its workers fails the test instead of hanging it."""
+    if interrupt is not None:
+        args += ("+callbacks.signal_at._target_=helpers.interrupts.SignalAt",)
+        args += tuple(f"+callbacks.signal_at.{key}={value}" for key, value in interrupt.items())
+    path = os.pathsep.join(filter(None, [str(HELPERS.parent), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path}  # helpers.interrupts in the workers
+    return run_script("train.py", *args, cwd=tmp_path, timeout=150, env=env)
+
+
+@pytest.fixture(scope="module")
+def ddp_straight(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("ddp")
+    result = train_cli(tmp_path, "straight", *DDP_LSTM, f"hydra.run.dir={tmp_path / 'straight'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return tmp_path / "straight"
+
+
+@pytest.mark.slow  # three 2-process runs through the command line: ~20 s each on 2 cores
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", DDP_INTERRUPTS)
+def test_ddp_interrupt_stops_every_rank_together_and_resumes_bit_identically(
+    tmp_path, ddp_straight, name
+):
+    """A signal to one rank, or to the launching process: every rank stops at the same step and
+    saves its part of last.ckpt, the run exits 130 / 143, and resume= ends where a straight run
+    ends. In validation the ranks finish the pass and stop after the next training batch."""
+    interrupt, code, step = DDP_INTERRUPTS[name]
+    run_dir = tmp_path / "interrupted"
+    result = train_cli(tmp_path, name, *DDP_LSTM, f"hydra.run.dir={run_dir}", interrupt=interrupt)
+    assert result.returncode == code, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "interrupted at" in line]
+    assert len(lines) == 1 and f"resume={run_dir}" in lines[0], result.stdout[-2000:]
+    checkpoint = last(run_dir)
+    if step is not None:
+        assert checkpoint["global_step"] == step
+    assert 27 < checkpoint["global_step"] < 81
+    assert not (run_dir / "metrics.json").exists()
+    resumed = train_cli(tmp_path, "resumed", f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_resumed_equals_straight(ddp_straight, run_dir)

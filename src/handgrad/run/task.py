@@ -33,6 +33,7 @@ from handgrad.run.checkpoint_reading import check_fits, load_checkpoint
 from handgrad.run.checkpoint_writing import AtomicCheckpointIO, LastCheckpoint
 from handgrad.run.checks import check_before_run
 from handgrad.run.console import closing_block, library_notices, print_each_line_once, start_line
+from handgrad.run.ddp_interrupts import stop_ranks_together, workers_exit_code
 from handgrad.run.dir_claim import held_while_running, live_holder
 from handgrad.run.interrupts import ctrl_c_stops_between_steps, interrupt_exit_code
 from handgrad.run.results import (
@@ -163,17 +164,22 @@ def build_run(cfg: DictConfig, run_dir: Path, checkpoint: dict | None):
         logger=build_logger(cfg, checkpoint),
         plugins=[AtomicCheckpointIO()],
     )
+    stop_ranks_together(trainer)  # DDP workers: an interrupt stops every rank at the same step
     return model, datamodule, trainer
 
 
 def fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
-    """`trainer.fit`; Ctrl-C stops between two batches, and an interrupt exits 130 / 143."""
+    """`trainer.fit`; Ctrl-C stops between two batches, and an interrupt exits 130 / 143 (under
+    DDP the workers stop and save, and `trainer.fit` returns here; see run/ddp_interrupts.py)."""
     with ctrl_c_stops_between_steps(trainer) as pressed:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit as exc:
             code = interrupt_exit_code(trainer, exc, pressed["sigint"])
             raise SystemExit(exc.code if code is None else code) from None
+    code = workers_exit_code(trainer)
+    if code is not None:
+        raise SystemExit(code)
 
 
 def last_results(trainer: L.Trainer, model) -> tuple[dict, dict | None]:
