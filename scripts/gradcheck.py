@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from handgrad.errors import exit_for_user_error
 from handgrad.run.compose import compose_command_line, null_groups_deleted
+from handgrad.settings import check_settings
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -30,7 +31,9 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     try:
         sys.argv[1:] = null_groups_deleted(CONF, sys.argv[1:])
-        compose_command_line(CONF, "gradcheck", sys.argv[1:])
+        composed = compose_command_line(CONF, "gradcheck", sys.argv[1:])
+        if composed is not None:  # every key, before Lightning is imported
+            check_settings(composed[0])
     except Exception as exc:
         exit_for_user_error(exc)
     main()

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Timer
 
-from handgrad.errors import is_int, require
 from handgrad.generate import generate, read_prefix
 from handgrad.gradcheck import compare_gradients
 from handgrad.models.regression_module import MAX_LOGGED_PARAMS
@@ -83,10 +82,6 @@ class GradCheck(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 0):
-        require(
-            isinstance(every_n_steps, int) and every_n_steps >= 0,
-            f"callbacks.gradcheck.every_n_steps={every_n_steps!r} must be an integer >= 0 (0: off)",
-        )
         self.every_n_steps = every_n_steps
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -119,7 +114,7 @@ class TextSample(L.Callback):
         top_k: int | None = None,
         seed: int = 0,
     ):
-        self.every_n_epochs = every_n_epochs  # its range and the options': run/key_ranges.py
+        self.every_n_epochs = every_n_epochs
         self.options = dict(
             prefix=prefix, num_chars=num_chars, temperature=temperature, top_k=top_k, seed=seed
         )
@@ -168,8 +163,9 @@ class ParameterHistograms(L.Callback):
     They are taken just before the optimizer step, in both backward modes: the weights the step
     starts from and the gradient it applies, before clipping (so exploding gradients show even when
     `model.clip_grad_norm` tames them). Each histogram has `BINS` equal-width buckets from the
-    tensor's min to its max (`histogram`); TensorBoard's own `add_histogram` (NumPy in float64,
-    ~1,500 exponential buckets, most of them then dropped) takes 6 to 9 times as long. A tensor of
+    tensor's min to its max (`histogram`), several times faster than TensorBoard's own
+    `add_histogram` (NumPy in float64, ~1,500 exponential buckets, most of them then dropped;
+    docs/benchmarks.md has the measurement). A tensor of
     at most `MAX_LOGGED_PARAMS` values gets none: too few values to show a distribution (a model
     that small logs each weight as a `weights/<name>` scalar).
 
@@ -183,11 +179,6 @@ class ParameterHistograms(L.Callback):
     BINS = 30  # as TensorBoard's own histogram summaries
 
     def __init__(self, every_n_steps: int = 0):
-        require(
-            is_int(every_n_steps) and every_n_steps >= 0,
-            f"callbacks.histograms.every_n_steps={every_n_steps!r} must be an integer >= 0 "
-            "(0: off)",
-        )
         self.every_n_steps = every_n_steps
         self.written_step = -1  # the step of the latest histograms written (-1: none yet)
         self.last_step: tuple[int, list[tuple[str, torch.Tensor]]] | None = None  # not yet written
@@ -261,9 +252,9 @@ def histogram(values: torch.Tensor, bins: int) -> dict | None:
     first to keep the left edge.
 
     What a histogram costs is mostly its size: TensorBoard's event writer checksums every event in
-    pure Python (~0.25 ms per kilobyte, 8 bytes per bucket and limit), hence few buckets. NumPy
-    counts on one thread: torch's threaded kernels on a CPU busy with other processes wait for
-    each other, and took up to 100 times as long."""
+    pure Python (8 bytes per bucket and limit), hence few buckets. NumPy counts on one thread:
+    torch's threaded kernels on a CPU busy with other processes wait for each other, and took far
+    longer (docs/benchmarks.md)."""
     array = values.detach().reshape(-1).float().cpu().numpy()
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):  # some entry is inf or nan

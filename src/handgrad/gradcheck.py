@@ -25,8 +25,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from handgrad.errors import require
 from handgrad.run.build import build_model
+from handgrad.settings import check_settings
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -98,11 +98,8 @@ def gradcheck(cfg: DictConfig) -> bool:
 
     Returns True when every row is within `cfg.gradcheck.rtol` / `cfg.gradcheck.atol`.
     """
+    check_settings(cfg)
     check = cfg.gradcheck
-    require(
-        check.dtype in DTYPES,
-        f"gradcheck.dtype={check.dtype!r} is not one of {', '.join(DTYPES)}",
-    )
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()

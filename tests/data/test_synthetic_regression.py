@@ -13,6 +13,7 @@ from handgrad.data.synthetic_regression import (
     RegressionDataModule,
 )
 from handgrad.errors import ConfigError
+from helpers.settings_errors import settings_error
 
 W_TRUE = [3.0, -2.0]
 B_TRUE = 0.8
@@ -182,9 +183,9 @@ BAD_MATRICES = [
     ("x", "y", "message"), BAD_MATRICES, ids=["rows", "ragged-x", "ragged-y", "flat-x", "empty-x"]
 )
 def test_fixed_data_rejects_bad_matrices(x, y, message):
-    with pytest.raises(ConfigError) as caught:
-        FixedRegressionDataModule(x=x, y=y)
-    assert str(caught.value) == message
+    assert settings_error(["model=mlp", "data=fixed_regression"], {"data.x": x, "data.y": y}) == (
+        message
+    )
 
 
 # --- config errors -------------------------------------------------------------------------------
@@ -199,7 +200,6 @@ BAD_VALUES = [
     (line, {"w_true": []}, "data.w_true must list at least one weight, e.g. [3.0]"),
     (line, {"x": "nope"}, "data.x='nope' is not one of uniform, arange, normal"),
     (line, {"noise_std": -1}, "data.noise_std=-1 must be >= 0"),
-    (line, {"n_samples": 1, "val_fraction": 0.6}, "data.val_fraction=0.6 leaves no training rows"),
     (random_data, {"in_features": 0}, "data.in_features=0 must be >= 1"),
     (random_data, {"out_features": 0}, "data.out_features=0 must be >= 1"),
     (random_data, {"passes_per_epoch": 1.5}, "data.passes_per_epoch=1.5 must be an integer >= 1"),
@@ -215,6 +215,13 @@ BAD_VALUES = [
     ],
 )
 def test_bad_values_raise_one_config_error(make, kwargs, message):
+    model = {line: "model=linear", random_data: "model=mlp"}[make]
+    values = {f"data.{key}": value for key, value in kwargs.items()}
+    assert settings_error([model], values) == message
+
+
+def test_a_split_that_leaves_no_training_rows_is_a_config_error():
+    """What the rows come to is known once the data module has them."""
     with pytest.raises(ConfigError) as caught:
-        make(**kwargs)
-    assert str(caught.value) == message
+        line(n_samples=1, val_fraction=0.6)
+    assert str(caught.value) == "data.val_fraction=0.6 leaves no training rows"

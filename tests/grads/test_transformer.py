@@ -25,7 +25,6 @@ import torch.nn.functional as F
 
 import handgrad.grads.attention as attention_grads
 import handgrad.grads.transformer_stack as stack_grads
-from handgrad.errors import ConfigError
 from handgrad.grads.cross_entropy import cross_entropy_and_grad
 from handgrad.grads.layernorm import layernorm_backward
 from handgrad.models.transformer import Transformer
@@ -203,8 +202,3 @@ def test_initial_weights_follow_nanogpt():
         else:
             std = 0.02 / math.sqrt(8) if name.endswith("proj.weight") else 0.02
             assert param.std().item() == pytest.approx(std, rel=0.1), name
-
-
-def test_n_embd_must_split_into_heads():
-    with pytest.raises(ConfigError, match="n_embd=10 must be a multiple of n_head=4"):
-        Transformer(7, 5, 1, 4, 10, 0.0, bias=True, tie_weights=False, gelu="tanh")

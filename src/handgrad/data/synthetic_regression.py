@@ -8,15 +8,11 @@ model can only memorise them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from handgrad.data.resume_position import ResumableDataModule
 from handgrad.data.row_batches import rank_and_world, tensor_loader
-from handgrad.errors import is_int, is_number, require
-
-X_GENERATORS = ("uniform", "arange", "normal")
+from handgrad.errors import require
 
 
 def make_inputs(kind: str, n_samples: int, in_features: int, gen: torch.Generator) -> torch.Tensor:
@@ -49,7 +45,6 @@ class _SplitTensorsDataModule(ResumableDataModule):
         passes_per_epoch: int = 1,
     ):
         super().__init__()
-        _validate_split(batch_size, val_fraction, passes_per_epoch)
         self.batch_size = batch_size
         self.passes_per_epoch = passes_per_epoch
         self.val_fraction = val_fraction
@@ -122,7 +117,6 @@ class RegressionDataModule(_SplitTensorsDataModule):
         seed: int = 0,
         passes_per_epoch: int = 1,
     ):
-        _validate_regression(n_samples, w_true, noise_std, x)
         self.n_samples = n_samples
         self.w_true = torch.tensor([float(w) for w in w_true]).unsqueeze(1)
         self.b_true = float(b_true)
@@ -151,7 +145,6 @@ class RandomRegressionDataModule(_SplitTensorsDataModule):
         seed: int = 0,
         passes_per_epoch: int = 1,
     ):
-        _validate_counts(n_samples=n_samples, in_features=in_features, out_features=out_features)
         self.n_samples, self.in_features, self.out_features = n_samples, in_features, out_features
         super().__init__(batch_size, val_fraction, shuffle, seed, passes_per_epoch)
         self.save_hyperparameters(logger=False)
@@ -177,64 +170,10 @@ class FixedRegressionDataModule(_SplitTensorsDataModule):
         shuffle: bool = False,
         seed: int = 0,
     ):
-        self.given_x, self.given_y = _matrix("x", x), _matrix("y", y)
-        _validate_rows(self.given_x, self.given_y)
+        self.given_x = torch.tensor(x, dtype=torch.float32)
+        self.given_y = torch.tensor(y, dtype=torch.float32)
         super().__init__(batch_size, val_fraction, shuffle, seed)
         self.save_hyperparameters(logger=False)
 
     def make_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.given_x, self.given_y
-
-
-def _validate_split(batch_size, val_fraction, passes_per_epoch) -> None:
-    """One ConfigError per bad key, naming the key, its value and what is allowed."""
-    require(
-        batch_size is None or (is_int(batch_size) and batch_size >= 1),
-        f"data.batch_size={batch_size!r} must be an integer >= 1, or null for full batches",
-    )
-    require(
-        is_number(val_fraction) and 0 <= val_fraction < 1,
-        f"data.val_fraction={val_fraction!r} must be in [0, 1)",
-    )
-    require(
-        is_int(passes_per_epoch) and passes_per_epoch >= 1,
-        f"data.passes_per_epoch={passes_per_epoch!r} must be an integer >= 1",
-    )
-
-
-def _validate_regression(n_samples, w_true, noise_std, x) -> None:
-    """One ConfigError per bad key of `RegressionDataModule`, in the order of its arguments."""
-    _validate_counts(n_samples=n_samples)
-    require(
-        isinstance(w_true, Sequence) and len(w_true) >= 1,
-        "data.w_true must list at least one weight, e.g. [3.0]",
-    )
-    require(is_number(noise_std) and noise_std >= 0, f"data.noise_std={noise_std!r} must be >= 0")
-    require(x in X_GENERATORS, f"data.x={x!r} is not one of {', '.join(X_GENERATORS)}")
-
-
-def _validate_counts(**counts) -> None:
-    """Every count (n_samples, in_features, out_features) is an integer >= 1."""
-    for key, value in counts.items():
-        require(is_int(value) and value >= 1, f"data.{key}={value!r} must be >= 1")
-
-
-def _validate_rows(x: torch.Tensor, y: torch.Tensor) -> None:
-    """One y row per x row."""
-    require(
-        x.shape[0] == y.shape[0],
-        f"data.x has {x.shape[0]} rows but data.y has {y.shape[0]}; give one y row per x row",
-    )
-
-
-def _matrix(key: str, rows) -> torch.Tensor:
-    """`rows` (a list of equal-length lists of numbers) as a float32 matrix, or a ConfigError."""
-    try:
-        matrix = torch.tensor(rows, dtype=torch.float32)
-    except (TypeError, ValueError):
-        matrix = None
-    require(
-        matrix is not None and matrix.ndim == 2 and matrix.numel() > 0,
-        f"data.{key}={rows!r} must be a list of equal-length rows of numbers, e.g. [[-0.5, 0.1]]",
-    )
-    return matrix

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from handgrad.settings.data import TOKENIZERS
+
 UNK = "<unk>"
 NON_LETTERS = re.compile("[^A-Za-z]+")
-TOKENIZERS = ("d2l", "chars")
 
 
 def preprocess(text: str) -> str:

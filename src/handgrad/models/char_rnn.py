@@ -25,16 +25,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from handgrad.errors import require
 from handgrad.grads.cross_entropy import cross_entropy_and_grad
 from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
-from handgrad.models.rnn_cells import (
-    CELLS,
-    RECURRENT_ACTIVATIONS,
-    FusedRNN,
-    ScratchRNN,
-    State,
-)
+from handgrad.models.rnn_cells import FusedRNN, ScratchRNN, State
 from handgrad.models.training_epoch import WeightedMean
 
 
@@ -70,7 +63,6 @@ class CharRNN(HandgradModule):
         **base_kwargs,
     ):
         super().__init__(**base_kwargs)
-        _validate(cell, activation, hidden_size, num_layers, dropout)
         self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         if cell == "scratch":
             self.net = ScratchRNN(vocab_size, hidden_size, activation, init_std)
@@ -157,19 +149,3 @@ class CharRNN(HandgradModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
         checkpoint["tokenizer"] = self.trainer.datamodule.vocab.tokenizer
-
-
-def _validate(cell, activation, hidden_size, num_layers, dropout) -> None:
-    """One ConfigError per bad key, naming the key, its value and what is allowed."""
-    require(cell in CELLS, f"model.cell={cell!r} is not one of {', '.join(CELLS)}")
-    require(
-        activation in RECURRENT_ACTIVATIONS,
-        f"model.activation={activation!r} is not one of {', '.join(RECURRENT_ACTIVATIONS)}",
-    )
-    require(
-        activation == "tanh" or cell in ("scratch", "rnn"),
-        f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
-    )
-    require(hidden_size >= 1, f"model.hidden_size={hidden_size!r} must be >= 1")
-    require(num_layers >= 1, f"model.num_layers={num_layers!r} must be >= 1")
-    require(0 <= dropout < 1, f"model.dropout={dropout!r} must be in [0, 1)")

@@ -50,7 +50,6 @@ from handgrad.models.compiled import compile_seconds, compiled_if
 from handgrad.models.training_epoch import CarriedState, TrainingEpoch, detach_state
 from handgrad.optim.param_groups import param_groups
 
-BACKWARDS = ("autograd", "hand")
 # Constructor arguments that are objects, not settings: kept out of checkpoints' hyper_parameters.
 NOT_HYPERPARAMETERS = ["optimizer", "scheduler"]
 
@@ -69,12 +68,6 @@ class HandgradModule(L.LightningModule):
         compile: bool = False,
     ):
         super().__init__()
-        require(backward in BACKWARDS, f"model.backward={backward!r} is not one of autograd, hand")
-        require(
-            clip_grad_norm is None or clip_grad_norm > 0,
-            f"model.clip_grad_norm={clip_grad_norm!r} must be > 0, or null for no clipping",
-        )
-        require(isinstance(compile, bool), f"model.compile={compile!r} must be true or false")
         self.optimizer_factory = optimizer
         self.lr_by_param = dict(lr_by_param or {})
         self.backward_mode = backward

@@ -13,13 +13,10 @@ from itertools import pairwise
 
 import torch
 
-from handgrad.errors import require
 from handgrad.grads.activations import ACTIVATIONS
 from handgrad.grads.mlp import mlp_backward
 from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS
 from handgrad.models.regression_module import RegressionModule
-
-INITS = ("torch", "normal")
 
 
 class MLP(RegressionModule):
@@ -39,7 +36,6 @@ class MLP(RegressionModule):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _validate(hidden, activation, output_activation, bias, init, init_std)
         self.save_hyperparameters(ignore=NOT_HYPERPARAMETERS, logger=False)
         widths = [in_features, *hidden, out_features]
         self.layers = torch.nn.ModuleList(
@@ -77,23 +73,3 @@ class MLP(RegressionModule):
             if layer.bias is not None:
                 grads[f"layers.{i}.bias"] = grad_b
         return self.criterion(pred, y), grads, None
-
-
-def _validate(hidden, activation, output_activation, bias, init, init_std) -> None:
-    """One ConfigError per bad key, naming the key, its value and what is allowed."""
-    require(
-        isinstance(hidden, list | tuple)
-        and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
-        f"model.hidden={hidden!r} must be a list of layer widths >= 1, e.g. [100] or [] for none",
-    )
-    for key, value in (("activation", activation), ("output_activation", output_activation)):
-        require(
-            value in ACTIVATIONS,
-            f"model.{key}={value!r} is not one of {', '.join(ACTIVATIONS)}",
-        )
-    require(isinstance(bias, bool), f"model.bias={bias!r} must be true or false")
-    require(init in INITS, f"model.init={init!r} is not one of {', '.join(INITS)}")
-    require(
-        isinstance(init_std, int | float) and init_std > 0,
-        f"model.init_std={init_std!r} must be > 0",
-    )

@@ -14,19 +14,15 @@ from __future__ import annotations
 import torch
 import torchmetrics
 
-from handgrad.errors import require
 from handgrad.grads.mse import mse, mse_grad
 from handgrad.models.handgrad_module import HandgradModule
 
-REDUCTIONS = ("mean", "sum")
 MAX_LOGGED_PARAMS = 8
 
 
 class RegressionModule(HandgradModule):
     def __init__(self, reduction: str = "mean", scale: float = 1.0, **base_kwargs):
         super().__init__(**base_kwargs)
-        require(reduction in REDUCTIONS, f"model.reduction={reduction!r} is not one of mean, sum")
-        require(scale > 0, f"model.scale={scale!r} must be > 0")
         self.reduction = reduction
         self.scale = scale
         self.val_mse = torchmetrics.MeanSquaredError()

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handgrad.errors import require
 from handgrad.grads.attention import merge_heads, split_heads
 from handgrad.grads.layernorm import layernorm_forward
 from handgrad.grads.transformer_stack import (
@@ -98,7 +97,6 @@ class Transformer(nn.Module):
         gelu: str,
     ):
         super().__init__()
-        require(n_embd % n_head == 0, f"n_embd={n_embd} must be a multiple of n_head={n_head}")
         self.n_head, self.gelu, self.dropout_p = n_head, gelu, dropout
         self.tok_emb = nn.Embedding(vocab_size, n_embd)
         self.pos_emb = nn.Embedding(block_size, n_embd)

@@ -1,2 +1,2 @@
-"""Optimizers: the allowed settings (`bounds`), per-parameter learning rates (`param_groups`) and
-the hand-written SGD and Adam (`hand_optimizers`)."""
+"""Optimizers: per-parameter learning rates (`param_groups`) and the hand-written SGD and Adam
+(`hand_optimizers`). The allowed settings are `handgrad.settings.optimizer`'s."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from handgrad.optim.bounds import check_optimizer_settings
+from handgrad.settings.optimizer import check_optimizer_settings
 
 
 class _PerParameterOptimizer(torch.optim.Optimizer):

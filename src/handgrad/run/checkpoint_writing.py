@@ -15,7 +15,6 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from handgrad.data.resume_position import epoch_batches_done
-from handgrad.errors import is_number, require
 from handgrad.run.atomic_write import replaced_atomically
 
 log = logging.getLogger(__name__)
@@ -53,11 +52,6 @@ class LastCheckpoint(Checkpoint):
     """
 
     def __init__(self, dirpath: str, every_n_seconds: float = 0.0):
-        require(
-            is_number(every_n_seconds) and every_n_seconds >= 0,
-            f"callbacks.last_checkpoint.every_n_seconds={every_n_seconds!r} must be a number "
-            ">= 0 (0: after every epoch)",
-        )
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_seconds = every_n_seconds
         self.saved_step: int | None = None

@@ -13,18 +13,12 @@ import time
 
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 
-from handgrad.errors import is_int, require
-
 log = logging.getLogger(__name__)
 
 
 def progress_bar(refresh_rate: int = 50) -> ProgressBar:
     """TQDM's bar redrawn every `refresh_rate` steps when stderr is a terminal, else EpochLines;
     `refresh_rate=0` turns both off."""
-    require(
-        is_int(refresh_rate) and refresh_rate >= 0,
-        f"callbacks.progress_bar.refresh_rate={refresh_rate!r} must be an integer >= 0 (0: off)",
-    )
     if sys.stderr.isatty():
         return TQDMProgressBar(refresh_rate=refresh_rate)
     return EpochLines(on=refresh_rate > 0)

@@ -1,32 +1,56 @@
-"""Every numeric config key has a range that is checked before the run starts: a value out of it is
-one line naming the key, the value and the range (exit 2), never a traceback from a library."""
+"""Every numeric config key has a range, declared once in `handgrad.settings` and checked before
+the run starts: a value out of it is one line naming the key, the value and the range (exit 2),
+never a traceback from a library or a check inside a constructor."""
 
 from __future__ import annotations
 
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from handgrad.errors import ConfigError, find_user_error, first_line
-from handgrad.run.build import build_model
-from handgrad.run.checks import check_config
-from handgrad.run.key_ranges import RANGES, Range
+from handgrad.errors import ConfigError
+from handgrad.settings import check_settings
+from handgrad.settings.callbacks import CALLBACKS
+from handgrad.settings.data import DATA_MODULES
+from handgrad.settings.model import MODELS
+from handgrad.settings.rules import Range
+from handgrad.settings.scheduler import SCHEDULER
 from helpers.runs import CONF, compose_config, run_script_in_this_process
 
-# A config that has the key (or may take it with +key=...).
-BASE = {
-    "scheduler.T_max": ["scheduler=cosine"],
-    "scheduler.eta_min": ["scheduler=cosine"],
-    "callbacks.text_sample": ["model=rnn"],
-    "callbacks.early_stopping": ["model=rnn"],
-    "model.init_std": ["model=rnn", "model.cell=scratch"],
-    "model.embedding_dim": ["model=rnn"],
-    "scheduler.": ["scheduler=plateau"],
+# The option that puts each table's keys in the config.
+MODEL_OPTION = {
+    "handgrad.models.linear.LinearRegression": ["model=linear"],
+    "handgrad.models.mlp.MLP": ["model=mlp"],
+    "handgrad.models.char_rnn.CharRNN": ["model=rnn", "model.cell=scratch"],
+}
+DATA_OPTION = {
+    "handgrad.data.synthetic_regression.RegressionDataModule": ["model=linear"],
+    "handgrad.data.synthetic_regression.RandomRegressionDataModule": ["model=mlp"],
+    "handgrad.data.synthetic_regression.FixedRegressionDataModule": [
+        "model=mlp",
+        "data=fixed_regression",
+    ],
+    "handgrad.data.timemachine.TimeMachineDataModule": ["model=rnn"],
 }
 
 
-def base_overrides(key: str) -> list[str]:
-    return next((o for prefix, o in BASE.items() if key.startswith(prefix)), [])
+def declared_ranges() -> dict[str, tuple[Range, list[str]]]:
+    """Every Range rule the settings declare: `key -> (rule, overrides of a config with it)`."""
+    found = {}
+    for name, rule in SCHEDULER.items():
+        found[f"scheduler.{name}"] = (rule, ["scheduler=plateau"])
+    for callback, table in CALLBACKS.items():
+        for name, rule in table.items():
+            found[f"callbacks.{callback}.{name}"] = (rule, ["model=rnn"])
+    for target, (table, _) in MODELS.items():
+        for name, rule in table.items():
+            found.setdefault(f"model.{name}", (rule, MODEL_OPTION[target]))
+    for target, (table, _) in DATA_MODULES.items():
+        for name, rule in table.items():
+            found.setdefault(f"data.{name}", (rule, DATA_OPTION[target]))
+    return {key: found[key] for key in found if isinstance(found[key][0], Range)}
+
+
+RANGES = declared_ranges()
 
 
 def out_of_range(allowed: Range):
@@ -38,19 +62,20 @@ def out_of_range(allowed: Range):
 
 @pytest.mark.parametrize("key", RANGES)
 def test_a_value_out_of_each_range_is_one_line_naming_key_value_and_range(key, tmp_path):
-    cfg = compose_config(base_overrides(key), tmp_path)
-    bad = out_of_range(RANGES[key])
+    allowed, overrides = RANGES[key]
+    cfg = compose_config(overrides, tmp_path)
+    bad = out_of_range(allowed)
     with open_dict(cfg):
         OmegaConf.update(cfg, key, bad, force_add=True)
     with pytest.raises(ConfigError) as info:
-        check_config(cfg)
-    assert str(info.value) == f"{key}={bad!r} must be {RANGES[key].describe()}"
+        check_settings(cfg)
+    assert str(info.value) == f"{key}={bad!r} {allowed.complaint()}"
 
 
-@pytest.mark.parametrize(("key", "good"), [(key, r) for key, r in RANGES.items() if r.nullable])
-def test_null_passes_where_the_range_allows_it(key, good, tmp_path):
-    cfg = compose_config([*base_overrides(key), f"+{key}=null"], tmp_path)
-    check_config(cfg)
+@pytest.mark.parametrize("key", [key for key, (rule, _) in RANGES.items() if rule.nullable])
+def test_null_passes_where_the_range_allows_it(key, tmp_path):
+    cfg = compose_config([*RANGES[key][1], f"++{key}=null"], tmp_path)
+    check_settings(cfg)
 
 
 def test_a_cosine_schedule_of_zero_epochs_stops_before_the_run(tmp_path):
@@ -101,29 +126,20 @@ def every_numeric_key() -> dict[str, list[str]]:
 
 
 def refusal(key: str, overrides: list[str], tmp_path) -> str | None:
-    """None when -10**9 for `key` is a ConfigError naming it, else what happened instead. The
-    key's own class may be the one to check it (models and data check theirs when built): the
-    run's parts are built, as `train` builds them first."""
+    """None when -10**9 for `key` is a ConfigError naming it, raised by the settings alone
+    (nothing is built: every key is checked in one place, before the run), else what happened."""
     cfg = compose_config(overrides, tmp_path)
     with open_dict(cfg):
         OmegaConf.update(cfg, key, -(10**9))
     try:
-        check_config(cfg)
-        datamodule = instantiate(cfg.data, _convert_="all")
-        build_model(cfg, datamodule).configure_optimizers()
-        for callback in cfg.callbacks.values():
-            if callback:
-                instantiate(callback)
-    except Exception as exc:  # instantiate wraps a constructor's ConfigError
-        error = find_user_error(exc)
-        if isinstance(error, ConfigError) and str(error).startswith(f"{key}=-1000000000"):
+        check_settings(cfg)
+    except ConfigError as error:
+        if str(error).startswith(f"{key}=-1000000000"):
             return None
-        return f"{key}: {type(exc).__name__}: {first_line(exc)}"
+        return f"{key}: {error}"
     return f"{key}: accepted"
 
 
-@pytest.mark.slow
-@pytest.mark.corpus
 def test_every_numeric_key_of_every_option_refuses_a_wild_value_before_training(tmp_path):
     """-10**9 is out of every setting's range."""
     keys = every_numeric_key()

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from handgrad.errors import ConfigError
-from handgrad.optim.bounds import check_optimizer_settings
+from handgrad.settings.optimizer import check_optimizer_settings
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_settings_within_bounds_pass(settings):
         ({"lr": 0}, "optimizer.lr=0: the learning rate must be a number > 0"),
         ({"lr": "0.1"}, "optimizer.lr='0.1': the learning rate must be a number > 0"),
         ({"lr": math.inf}, "optimizer.lr=inf: the learning rate must be a number > 0"),
-        ({"lr": 0.1, "dampening": -0.1}, "optimizer.dampening=-0.1 must be a number >= 0"),
+        ({"lr": 0.1, "dampening": -0.1}, "optimizer.dampening=-0.1 must be a number in [0, 1]"),
         ({"lr": 0.1, "eps": None}, "optimizer.eps=None must be a number >= 0"),
         ({"lr": 0.1, "momentum": True}, "optimizer.momentum=True must be a number >= 0"),
         ({"lr": 0.1, "betas": [0.9]}, "optimizer.betas=[0.9] must be two numbers in [0, 1)"),

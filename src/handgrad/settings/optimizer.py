@@ -1,7 +1,10 @@
-"""The allowed range of every optimizer setting, one rule each, for torch's optimizers and ours.
+"""The `optimizer.*` keys: the allowed range of every optimizer setting, one rule each, for
+torch's optimizers and ours.
 
-`check_optimizer_settings` runs on the config before anything is built and again in the hand
-optimizers' constructors. It imports no torch, so a bad value on the command line fails fast.
+`check_optimizer_settings` is what `check_settings` runs on the config before anything is built;
+the hand optimizers' constructors run the same rules on what they are given (they are also built
+directly, in tests and notebooks). It imports no torch, so a bad value on the command line fails
+fast.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from collections.abc import Mapping
 
 from handgrad.errors import is_number, require
 
-NON_NEGATIVE = ("momentum", "dampening", "weight_decay", "eps")
+NON_NEGATIVE = ("momentum", "weight_decay", "eps")
 FLAGS = ("nesterov", "amsgrad")
 
 
 def check_optimizer_settings(settings: Mapping) -> None:
-    """lr > 0; momentum, dampening, weight_decay, eps >= 0; betas two numbers in [0, 1);
+    """lr > 0; momentum, weight_decay, eps >= 0; dampening in [0, 1]; betas two numbers in [0, 1);
     nesterov and amsgrad booleans; nesterov only with momentum > 0 and no dampening.
     Settings that are absent are not checked (each optimizer takes its own subset)."""
     lr = settings.get("lr")
@@ -26,6 +29,11 @@ def check_optimizer_settings(settings: Mapping) -> None:
     for key in NON_NEGATIVE:
         value = settings.get(key, 0.0)
         require(is_number(value) and value >= 0, f"optimizer.{key}={value!r} must be a number >= 0")
+    dampening = settings.get("dampening", 0.0)
+    require(
+        is_number(dampening) and 0 <= dampening <= 1,
+        f"optimizer.dampening={dampening!r} must be a number in [0, 1]",
+    )
     betas = settings.get("betas")
     if betas is not None:
         betas = list(betas)
