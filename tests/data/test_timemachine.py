@@ -59,7 +59,7 @@ def test_book_facts_match_d2l(book_data):
     dm = book_data()
     assert len(dm.tokens) == 173_428 and len(dm.vocab) == 28
     assert dm.vocab.idx_to_token == [" ", "<unk>", *string.ascii_lowercase]
-    assert dm.model_facts() == {"vocab_size": 28}
+    assert dm.model_facts() == {"vocab_size": 28, "block_size": dm.num_steps}
     assert dm.vocab.decode(dm.tokens[:16]) == "the time machine"
     assert dm.tokens.dtype == torch.int64
 
@@ -406,7 +406,7 @@ def test_config_composes_and_root_follows_handgrad_data(time_machine, tmp_path, 
     cfg = compose_config(["data=timemachine", "seed=5"], tmp_path)
     dm = instantiate(cfg.data, _convert_="all")
     assert (dm.seed, dm.sampling, dm.batch_size, dm.num_steps) == (5, "random", 32, 35)
-    assert dm.model_facts() == {"vocab_size": 28}
+    assert dm.model_facts() == {"vocab_size": 28, "block_size": dm.num_steps}
 
 
 # --- parity with d2l 1.0.3 (`make setup` installs it) ---------------------------------------------

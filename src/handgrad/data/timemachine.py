@@ -159,8 +159,9 @@ class TimeMachineDataModule(ResumableDataModule):
         return self._vocab
 
     def model_facts(self) -> dict[str, int]:
-        """What a model must know about this data to be built."""
-        return {"vocab_size": len(self.vocab)}
+        """What a model may need to know about this data to be built: the vocabulary size, and
+        the window length as a block size (the positions a Transformer must hold)."""
+        return {"vocab_size": len(self.vocab), "block_size": self.num_steps}
 
     # --- splits ---------------------------------------------------------------------------------
 

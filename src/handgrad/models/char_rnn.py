@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from handgrad.grads.cross_entropy import cross_entropy_and_grad
 from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
+from handgrad.models.language_model import store_vocabulary
 from handgrad.models.rnn_cells import FusedRNN, ScratchRNN, State
 from handgrad.models.training_epoch import WeightedMean
 
@@ -147,5 +148,4 @@ class CharRNN(HandgradModule):
         """Store the vocabulary (a plain list of tokens) so generation needs nothing else, and the
         epoch's training state (the base class; each rank carries its own rows)."""
         super().on_save_checkpoint(checkpoint)
-        checkpoint["vocab"] = self.trainer.datamodule.vocab.to_list()
-        checkpoint["tokenizer"] = self.trainer.datamodule.vocab.tokenizer
+        store_vocabulary(checkpoint, self.trainer.datamodule)
