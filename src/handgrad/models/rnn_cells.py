@@ -21,9 +21,7 @@ from handgrad.grads.scratch_rnn import rnn_backward
 from handgrad.grads.stacked_rnn import LayerTape, StackTape, stacked_rnn_backward, time_step
 
 FUSED_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-CELLS = ("scratch", *FUSED_CELLS)
-RECURRENT_ACTIVATIONS = ("tanh", "relu")  # what nn.RNN offers; gru and lstm are tanh only
-DROPOUT_KINDS = ("standard", "locked")  # a fresh mask every time step | one for all of them
+# The names the config may give (cell, activation, dropout_kind): handgrad.settings.model.
 # torch's fused kernels, one per cell (nn.RNN's by its nonlinearity), as nn.RNN etc. call them
 FUSED_KERNELS = {
     "lstm": torch.lstm,

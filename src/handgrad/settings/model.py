@@ -16,6 +16,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 INITS = ("torch", "normal")
 CELLS = ("scratch", "rnn", "gru", "lstm")
 RECURRENT_ACTIVATIONS = ("tanh", "relu")  # what nn.RNN offers; gru and lstm are tanh only
+DROPOUT_KINDS = ("standard", "locked")
 
 
 def _positive(value) -> bool:
@@ -54,15 +55,25 @@ CHAR_RNN = {
     "dropout": Holds(lambda v: is_number(v) and 0 <= v < 1, "must be in [0, 1)"),
     "embedding_dim": Range(1, integer=True, nullable=True, note="null: one-hot input"),
     "init_std": Range(0, open=True),
+    # AWD-LSTM's regularisers (fused cells): DropConnect on W_hh, locked dropout, embedding rows
+    "weight_drop": Holds(lambda v: is_number(v) and 0 <= v < 1, "must be in [0, 1)"),
+    "dropout_kind": OneOf(DROPOUT_KINDS),
+    "embedding_dropout": Holds(lambda v: is_number(v) and 0 <= v < 1, "must be in [0, 1)"),
 }
 
 
 def check_char_rnn(model: Mapping) -> None:
-    """The activation the cell offers."""
+    """The activation the cell offers, and an embedding for embedding dropout to drop rows of."""
     cell, activation = model.get("cell", "lstm"), model.get("activation", "tanh")
     require(
         activation == "tanh" or cell in ("scratch", "rnn"),
         f"model.activation={activation} needs model.cell=scratch or rnn ({cell} uses tanh)",
+    )
+    dropout = model.get("embedding_dropout", 0.0)
+    require(
+        not dropout or model.get("embedding_dim") is not None or cell == "scratch",
+        f"model.embedding_dropout={dropout} drops rows of an embedding and model.embedding_dim "
+        "is null (one-hot input); set model.embedding_dim (e.g. 64) or model.embedding_dropout=0",
     )
 
 
