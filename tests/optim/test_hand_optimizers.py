@@ -1,4 +1,5 @@
-"""The hand-written SGD and Adam against torch.optim: same updates, state, groups and errors."""
+"""The hand-written SGD, Adam and AdamW against torch.optim: same updates, state, groups and
+errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from handgrad.errors import ConfigError
-from handgrad.optim.hand_optimizers import HandAdam, HandSGD
+from handgrad.optim.hand_optimizers import HandAdam, HandAdamW, HandSGD
 from handgrad.run.task import train
 from helpers.runs import compose_config
 
@@ -32,6 +33,14 @@ ADAM_OPTIONS = [
     dict(amsgrad=amsgrad, weight_decay=weight_decay, **betas_eps)
     for amsgrad in (False, True)
     for weight_decay in (0.0, 0.01)
+    for betas_eps in ({}, {"betas": (0.8, 0.99), "eps": 1e-6})
+]
+# AdamW's decay shrinks the weights themselves (0.01 is torch's default; 0.5 makes it a large part
+# of every step). Without decay AdamW is Adam, which the Adam test covers.
+ADAMW_OPTIONS = [
+    dict(amsgrad=amsgrad, weight_decay=weight_decay, **betas_eps)
+    for amsgrad in (False, True)
+    for weight_decay in (0.01, 0.5)
     for betas_eps in ({}, {"betas": (0.8, 0.99), "eps": 1e-6})
 ]
 
@@ -117,12 +126,42 @@ def test_adam_matches_torch_step_by_step_state_included(options, dtype):
 
 
 @pytest.mark.parametrize(
+    ("options", "dtype"),
+    [(options, torch.float64) for options in ADAMW_OPTIONS]
+    + [(dict(amsgrad=True, weight_decay=0.5), torch.float32)],
+    ids=str,
+)
+def test_adamw_matches_torch_step_by_step_state_included(options, dtype):
+    assert_same_trajectory(HandAdamW, torch.optim.AdamW, dtype, lr=0.01, **options)
+
+
+def test_adamw_decays_the_weights_not_the_gradient():
+    """One step from θ = 1 with g = 0: Adam's L2 term makes g = λθ and a full-size step (the
+    moments normalise it away: θ - lr·sign), AdamW shrinks θ to (1 - lr λ) and the zero gradient
+    moves it no further."""
+    results = {}
+    for cls in (HandAdam, HandAdamW):
+        param = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+        param.grad = torch.zeros(1, dtype=torch.float64)
+        cls([param], lr=0.1, weight_decay=0.5).step()
+        results[cls] = param.item()
+    assert results[HandAdamW] == 1 - 0.1 * 0.5
+    assert results[HandAdam] == pytest.approx(1 - 0.1, abs=1e-6)
+
+
+@pytest.mark.parametrize(
     ("hand_cls", "torch_cls", "group", "defaults"),
     [
         (HandSGD, torch.optim.SGD, dict(lr=0.1, momentum=0.5), dict(lr=0.01, momentum=0.9)),
         (HandAdam, torch.optim.Adam, dict(lr=0.1, betas=(0.5, 0.9)), dict(lr=0.01, amsgrad=True)),
+        (
+            HandAdamW,
+            torch.optim.AdamW,
+            dict(lr=0.1, weight_decay=0.0),  # a no-decay group, as optimizer.decay makes them
+            dict(lr=0.01, weight_decay=0.5),
+        ),
     ],
-    ids=["sgd", "adam"],
+    ids=["sgd", "adam", "adamw"],
 )
 def test_param_groups_use_their_own_settings_like_torch(hand_cls, torch_cls, group, defaults):
     groups = [(0, group), (1, {})]  # the second group takes the optimizer's defaults
@@ -131,8 +170,12 @@ def test_param_groups_use_their_own_settings_like_torch(hand_cls, torch_cls, gro
 
 @pytest.mark.parametrize(
     ("cls", "options"),
-    [(HandSGD, dict(lr=0.05, momentum=0.9)), (HandAdam, dict(lr=0.01, amsgrad=True))],
-    ids=["sgd", "adam"],
+    [
+        (HandSGD, dict(lr=0.05, momentum=0.9)),
+        (HandAdam, dict(lr=0.01, amsgrad=True)),
+        (HandAdamW, dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    ],
+    ids=["sgd", "adam", "adamw"],
 )
 def test_state_dict_resumes_bit_identically(cls, options):
     problem = NoisyQuadratic(torch.float32)
@@ -152,8 +195,8 @@ def test_state_dict_resumes_bit_identically(cls, options):
 
 @pytest.mark.parametrize(
     ("cls", "options"),
-    [(HandSGD, dict(lr=0.1, momentum=0.9)), (HandAdam, dict(lr=0.1))],
-    ids=["sgd", "adam"],
+    [(HandSGD, dict(lr=0.1, momentum=0.9)), (HandAdam, dict(lr=0.1)), (HandAdamW, dict(lr=0.1))],
+    ids=["sgd", "adam", "adamw"],
 )
 def test_state_persists_across_steps(cls, options):
     param = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
@@ -174,13 +217,14 @@ def test_state_persists_across_steps(cls, options):
 HAND_AND_TORCH = [
     (HandSGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=1.0)),
     (HandAdam, torch.optim.Adam, dict(lr=0.1, weight_decay=1.0)),
+    (HandAdamW, torch.optim.AdamW, dict(lr=0.1, weight_decay=1.0)),
 ]
 
 
 @pytest.mark.parametrize(
     ("hand_cls", "torch_cls"),
-    [(HandSGD, torch.optim.SGD), (HandAdam, torch.optim.Adam)],
-    ids=["sgd", "adam"],
+    [(HandSGD, torch.optim.SGD), (HandAdam, torch.optim.Adam), (HandAdamW, torch.optim.AdamW)],
+    ids=["sgd", "adam", "adamw"],
 )
 def test_defaults_are_torchs(hand_cls, torch_cls):
     """Every setting left out takes torch's default (its other options stay torch's own)."""
@@ -189,7 +233,9 @@ def test_defaults_are_torchs(hand_cls, torch_cls):
     assert hand == {key: ref[key] for key in hand}
 
 
-@pytest.mark.parametrize(("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    ("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam", "adamw"]
+)
 def test_a_parameter_without_a_gradient_is_left_alone_and_the_others_step(
     hand_cls, torch_cls, options
 ):
@@ -227,7 +273,9 @@ def step_with_closure(cls, options: dict) -> tuple[torch.Tensor, object, torch.T
     return loss, optimizer.step(), param.detach()
 
 
-@pytest.mark.parametrize(("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    ("hand_cls", "torch_cls", "options"), HAND_AND_TORCH, ids=["sgd", "adam", "adamw"]
+)
 def test_step_runs_the_closure_with_gradients_on_and_returns_its_loss(hand_cls, torch_cls, options):
     """Lightning's automatic optimization hands `step` a closure that computes the loss and calls
     backward; `step` returns its loss, and None without one, as torch's optimizers do."""
@@ -270,6 +318,12 @@ def test_step_runs_the_closure_with_gradients_on_and_returns_its_loss(hand_cls, 
             "optimizer.betas=[0.9, 1.0] must be two numbers in [0, 1), e.g. [0.9, 0.999]",
         ),
         (HandAdam, dict(weight_decay=-0.1), "optimizer.weight_decay=-0.1 must be a number >= 0"),
+        (HandAdamW, dict(weight_decay=-0.1), "optimizer.weight_decay=-0.1 must be a number >= 0"),
+        (
+            HandAdamW,
+            dict(betas=(1.0, 0.9)),
+            "optimizer.betas=[1.0, 0.9] must be two numbers in [0, 1), e.g. [0.9, 0.999]",
+        ),
     ],
 )
 def test_bad_arguments_are_config_errors(cls, options, message):
@@ -283,6 +337,7 @@ def test_bad_arguments_are_config_errors(cls, options, message):
     [
         ("sgd", "hand_sgd", ["optimizer.momentum=0.9", "optimizer.weight_decay=0.01"]),
         ("adam", "hand_adam", ["optimizer.lr=0.05", "optimizer.weight_decay=0.01"]),
+        ("adamw", "hand_adamw", ["optimizer.lr=0.05", "optimizer.weight_decay=0.5"]),
     ],
 )
 def test_hand_optimizer_trains_like_its_torch_twin(torch_name, hand_name, options, tmp_path):

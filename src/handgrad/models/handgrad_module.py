@@ -48,7 +48,7 @@ from handgrad.errors import require
 from handgrad.models.across_ranks import gather_from_ranks, mean_across_ranks
 from handgrad.models.compiled import compile_seconds, compiled_if
 from handgrad.models.training_epoch import CarriedState, TrainingEpoch, detach_state
-from handgrad.optim.param_groups import param_groups
+from handgrad.optim.param_groups import embedding_tables, param_groups
 
 # Constructor arguments that are objects, not settings: kept out of checkpoints' hyper_parameters.
 NOT_HYPERPARAMETERS = ["optimizer", "scheduler"]
@@ -61,6 +61,7 @@ class HandgradModule(L.LightningModule):
         self,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_by_param: dict[str, float] | None = None,
+        decay: str = "all",
         backward: str = "autograd",
         clip_grad_norm: float | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
@@ -70,6 +71,7 @@ class HandgradModule(L.LightningModule):
         super().__init__()
         self.optimizer_factory = optimizer
         self.lr_by_param = dict(lr_by_param or {})
+        self.decay = decay  # which parameters weight decay applies to (optim/param_groups.py)
         self.backward_mode = backward
         self.clip_grad_norm = clip_grad_norm
         self.scheduler_factory = scheduler
@@ -235,7 +237,10 @@ class HandgradModule(L.LightningModule):
             self.optimizer_factory is not None,
             "this model was built without an optimizer; pass one to train it",
         )
-        optimizer = self.optimizer_factory(param_groups(self.named_parameters(), self.lr_by_param))
+        groups = param_groups(
+            self.named_parameters(), self.lr_by_param, self.decay, embedding_tables(self)
+        )
+        optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "train/lr"}

@@ -1,4 +1,4 @@
-"""The hand-written SGD and Adam: torch.optim.Optimizer subclasses in plain tensor math."""
+"""The hand-written SGD, Adam and AdamW: torch.optim.Optimizer subclasses in plain tensor math."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from handgrad.settings.optimizer import check_optimizer_settings
 
 
 class _PerParameterOptimizer(torch.optim.Optimizer):
-    """The loop both hand-written optimizers share: evaluate the closure (Lightning passes one),
-    then for every parameter θ with a gradient g apply L2 weight decay, g <- g + λ θ, and call
-    `update(θ, g, group, state)`, which the subclass writes."""
+    """The loop the hand-written optimizers share: evaluate the closure (Lightning passes one),
+    then for every parameter θ with a gradient g apply weight decay λ and call
+    `update(θ, g, group, state)`, which the subclass writes. Weight decay is an L2 term in the
+    loss, g <- g + λ θ, or, when the class sets `decoupled_weight_decay`, a shrink of the weights
+    themselves before the update, θ <- θ - lr λ θ (AdamW's)."""
+
+    decoupled_weight_decay = False
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure's loss if given.
@@ -27,7 +31,10 @@ class _PerParameterOptimizer(torch.optim.Optimizer):
                         continue
                     grad = param.grad
                     if group["weight_decay"] != 0:
-                        grad = grad.add(param, alpha=group["weight_decay"])
+                        if self.decoupled_weight_decay:
+                            param.mul_(1 - group["lr"] * group["weight_decay"])
+                        else:
+                            grad = grad.add(param, alpha=group["weight_decay"])
                     self.update(param, grad, group, self.state[param])
         return loss
 
@@ -132,3 +139,38 @@ class HandAdam(_PerParameterOptimizer):
         step_size = group["lr"] / (1 - beta1 ** state["step"])
         denom = (v.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
         param.addcdiv_(m, denom, value=-step_size)
+
+
+class HandAdamW(HandAdam):
+    """AdamW: Adam with decoupled weight decay, written out (the math of torch.optim.AdamW).
+
+    For each parameter θ with gradient g, using its group's lr, betas (β1, β2), eps ε,
+    weight_decay λ and amsgrad; t counts this parameter's steps from 1:
+
+        θ    <- θ - lr λ θ                   (decoupled: the weights shrink, g is left alone)
+        m_t   = β1 m_{t-1} + (1 - β1) g      (first moment, m_0 = 0)
+        v_t   = β2 v_{t-1} + (1 - β2) g²     (second moment, v_0 = 0)
+        u_t   = max(u_{t-1}, v_t)            (amsgrad only: used below in place of v_t)
+        m̂_t   = m_t / (1 - β1^t),   v̂_t = v_t / (1 - β2^t)      (bias corrections)
+        θ    <- θ - lr m̂_t / (√v̂_t + ε)
+
+    Everything after the first line is HandAdam's step (`HandAdam.update`, shared). With L2
+    decay (Adam's) λ θ enters g and is divided by √v̂ with it, so a weight with large gradients
+    is barely decayed; decoupled, every weight shrinks by the same factor 1 - lr λ a step
+    (Loshchilov & Hutter, "Decoupled Weight Decay Regularization"). Which parameters decay at all
+    is the param groups' choice (`optimizer.decay`, optim/param_groups.py). torch's default
+    weight_decay for AdamW is 0.01 (Adam's is 0); the state is HandAdam's, under torch's names.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

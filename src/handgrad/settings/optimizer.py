@@ -15,11 +15,14 @@ from handgrad.errors import is_number, require
 
 NON_NEGATIVE = ("momentum", "weight_decay", "eps")
 FLAGS = ("nesterov", "amsgrad")
+# optimizer.decay: which parameters weight decay applies to (optim/param_groups.py's DECAY_RULES)
+DECAY = ("all", "matrices", "matrices_no_embeddings")
 
 
 def check_optimizer_settings(settings: Mapping) -> None:
     """lr > 0; momentum, weight_decay, eps >= 0; dampening in [0, 1]; betas two numbers in [0, 1);
-    nesterov and amsgrad booleans; nesterov only with momentum > 0 and no dampening.
+    nesterov and amsgrad booleans; nesterov only with momentum > 0 and no dampening; decay one of
+    DECAY.
     Settings that are absent are not checked (each optimizer takes its own subset)."""
     lr = settings.get("lr")
     require(
@@ -44,6 +47,8 @@ def check_optimizer_settings(settings: Mapping) -> None:
     for key in FLAGS:
         value = settings.get(key, False)
         require(isinstance(value, bool), f"optimizer.{key}={value!r} must be true or false")
+    decay = settings.get("decay", "all")
+    require(decay in DECAY, f"optimizer.decay={decay!r} is not one of {', '.join(DECAY)}")
     momentum, dampening = settings.get("momentum", 0.0), settings.get("dampening", 0.0)
     require(
         not settings.get("nesterov") or (momentum > 0 and dampening == 0),
