@@ -190,6 +190,9 @@ class HandgradModule(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         return loss, final
 
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self.step_scheduler_per_step()
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.epoch.stop_clock()
 
@@ -243,33 +246,63 @@ class HandgradModule(L.LightningModule):
         optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = {"scheduler": self.scheduler_factory(optimizer), "name": "train/lr"}
+        scheduler = self.scheduler_factory(optimizer)
+        config = {"scheduler": scheduler, "name": "train/lr"}
         if self.automatic_optimization:  # Lightning reads these only there (and warns otherwise)
-            scheduler |= {
-                "interval": "epoch",
+            config |= {
+                "interval": steps_per(scheduler),
                 "monitor": self.scheduler_monitor,
                 "strict": False,  # epochs without validation leave the learning rate alone
             }
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     def lr_scheduler_step(self, scheduler, metric) -> None:
-        """Nothing: `on_train_epoch_end` steps the scheduler, in both backward modes.
+        """Nothing: `on_train_batch_start` steps a per-step scheduler, `on_train_epoch_end` a
+        per-epoch one, in both backward modes.
 
         Lightning's own stepping skips plateau schedulers at the end of an epoch that was resumed
         mid-way, so a resumed run would cut its learning rate later than a straight one.
         """
 
+    def step_scheduler_per_step(self) -> None:
+        """Before each optimizer step, a per-step scheduler (`interval = "step"`, e.g.
+        `optim/schedules.py`'s WarmupCosine) is stepped until its step count is the trainer's
+        global_step, the index of the step about to run: optimizer step i trains with the
+        schedule's lr at i, and between steps the optimizer holds the lr the latest step trained
+        with (what `callbacks.LearningRate` logs at an epoch's end). Counting up to global_step,
+        not once per batch, keeps it right under gradient accumulation and after a resume from
+        any point (its count is in the checkpoint). On the logging steps
+        (`trainer.log_every_n_steps`) the lr is logged as `train/lr` (`train/lr/pg<i>` per
+        parameter group when there are several, as LearningRate names them)."""
+        if self.scheduler_factory is None:
+            return
+        scheduler = self.lr_schedulers()
+        if steps_per(scheduler) != "step":
+            return
+        while scheduler.last_epoch < self.global_step:
+            scheduler.step()
+        if self.is_logging_step():
+            groups = self.optimizers().param_groups
+            if len(groups) == 1:
+                metrics = {"train/lr": groups[0]["lr"]}
+            else:
+                metrics = {f"train/lr/pg{i}": group["lr"] for i, group in enumerate(groups, 1)}
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step=self.global_step)
+
     def on_train_epoch_end(self) -> None:
-        """Log `time/compile_s` (with `compile: true`) and step the scheduler once per epoch (it
-        holds the checkpoint's lr state; Lightning saves it). A plateau scheduler steps on the
-        monitored metric of the latest validation, and an epoch before the first validation
-        leaves the learning rate alone."""
+        """Log `time/compile_s` (with `compile: true`) and step a per-epoch scheduler once per
+        epoch (it holds the checkpoint's lr state; Lightning saves it). A plateau scheduler steps
+        on the monitored metric of the latest validation, and an epoch before the first
+        validation leaves the learning rate alone."""
         if self.compile_enabled:
             seconds = compile_seconds() - self.compile_seconds_at_start
             self.log("time/compile_s", seconds, sync_dist=True, reduce_fx="max")
         if self.scheduler_factory is None:
             return
         scheduler = self.lr_schedulers()
+        if steps_per(scheduler) == "step":
+            return
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step()
         elif self.scheduler_monitor in self.trainer.callback_metrics:
@@ -293,6 +326,12 @@ class HandgradModule(L.LightningModule):
         counted = _step_count(loop, self.backward_mode)
         if counted["total"]["completed"] == 0:
             counted.update(copy.deepcopy(_step_count(loop, other)))
+
+
+def steps_per(scheduler) -> str:
+    """How often `scheduler` steps: "step" (every optimizer step) when its class says
+    `interval = "step"`, else "epoch" (torch's schedulers, stepped once per epoch here)."""
+    return getattr(scheduler, "interval", "epoch")
 
 
 def _step_count(loop_state: dict, backward: str) -> dict:
