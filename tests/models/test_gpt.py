@@ -497,3 +497,21 @@ def test_the_optuna_search_runs_trials_of_gpt(text_file, tmp_path):
     for path in metrics:
         assert json.loads(path.read_text())["status"] == "ok"
         assert "model.n_layer=" in (path.parent / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.slow  # two runs of the recipe's size (4 layers x 128)
+def test_the_nanogpt_recipe_trains_alike_in_both_modes(text_file, tmp_path):
+    """experiment=nanogpt_char_cpu, shortened to 20 steps (5 of warmup): autograd with torch's
+    AdamW and hand mode with HandAdamW (the same keys) end with the same weights."""
+    short = ["experiment=nanogpt_char_cpu", f"data.path={text_file}", "trainer.max_steps=20"]
+    short += ["scheduler.warmup_steps=5", "callbacks.progress_bar.refresh_rate=0", "device=cpu"]
+    short += ["callbacks.text_sample.prefix=ROMEO:", "callbacks.attention_maps=null"]
+    hand_adamw = ["model.backward=hand", "optimizer=hand_adamw", "optimizer.betas=[0.9,0.99]"]
+    hand_adamw += ["optimizer.weight_decay=0.1", "optimizer.decay=matrices"]
+    for name, overrides in (("autograd", []), ("hand", hand_adamw)):
+        train(compose_config([*short, *overrides], tmp_path / name))
+    hand, autograd = (last_checkpoint(tmp_path / name) for name in ("hand", "autograd"))
+    assert hand["global_step"] == autograd["global_step"] == 20
+    weights = hand["state_dict"]
+    assert torch.equal(weights["net.head.weight"], weights["net.tok_emb.weight"])  # tied
+    assert_same_weights(hand["state_dict"], autograd["state_dict"], rtol=1e-4)
