@@ -49,7 +49,7 @@ class WarmupCosine(torch.optim.lr_scheduler.LRScheduler):
         optimizer: torch.optim.Optimizer,
         warmup_steps: int,
         total_steps: int,
-        min_lr_ratio: float = 0.1,
+        min_lr_ratio: float,
         last_epoch: int = -1,
     ):
         self.warmup_steps = warmup_steps
