@@ -1,5 +1,5 @@
 """Ctrl-C and SIGTERM: stop between two batches and exit 130 / 143 (the checkpoint an interrupt
-saves is `checkpoint_writing.LastCheckpoint`'s)."""
+saves is `checkpoint_writing.LastCheckpoint`'s; DDP's worker processes: `ddp_interrupts`)."""
 
 from __future__ import annotations
 
