@@ -7,6 +7,7 @@ import torch
 
 from handgrad.data.synthetic_regression import make_inputs
 from handgrad.grads.activations import ACTIVATIONS
+from handgrad.grads.gelu import GELU_FORMS
 from handgrad.models.rnn_cells import FUSED_CELLS
 from handgrad.settings import data, model
 
@@ -17,6 +18,10 @@ def test_every_activation_name_has_a_function_and_back():
 
 def test_the_cells_are_the_scratch_one_and_torchs_fused_ones():
     assert set(model.CELLS) == {"scratch", *FUSED_CELLS}
+
+
+def test_the_gelu_forms_are_the_hand_backwards():
+    assert set(model.GELUS) == set(GELU_FORMS)
 
 
 def test_every_x_generator_makes_inputs():

@@ -21,7 +21,9 @@ MODEL_OPTION = {
     "handgrad.models.linear.LinearRegression": ["model=linear"],
     "handgrad.models.mlp.MLP": ["model=mlp"],
     "handgrad.models.char_rnn.CharRNN": ["model=rnn", "model.cell=scratch"],
+    "handgrad.models.gpt.GPT": ["model=gpt"],
 }
+CALLBACK_OPTION = {"attention_maps": ["model=gpt"]}  # the rest: model=rnn has them all
 DATA_OPTION = {
     "handgrad.data.synthetic_regression.RegressionDataModule": ["model=linear"],
     "handgrad.data.synthetic_regression.RandomRegressionDataModule": ["model=mlp"],
@@ -40,7 +42,10 @@ def declared_ranges() -> dict[str, tuple[Range, list[str]]]:
         found[f"scheduler.{name}"] = (rule, ["scheduler=plateau"])
     for callback, table in CALLBACKS.items():
         for name, rule in table.items():
-            found[f"callbacks.{callback}.{name}"] = (rule, ["model=rnn"])
+            found[f"callbacks.{callback}.{name}"] = (
+                rule,
+                CALLBACK_OPTION.get(callback, ["model=rnn"]),
+            )
     for target, (table, _) in MODELS.items():
         for name, rule in table.items():
             found.setdefault(f"model.{name}", (rule, MODEL_OPTION[target]))

@@ -18,3 +18,11 @@ def test_embedding_dropout_needs_an_embedding():
 def test_a_misspelled_dropout_kind_is_refused_not_run_as_standard():
     message = settings_error(["model=rnn"], {"model.dropout_kind": "lcoked"})
     assert message == "model.dropout_kind='lcoked' is not one of standard, locked"
+
+
+def test_the_gpt_width_must_split_into_its_heads():
+    message = settings_error(["model=gpt"], {"model.n_embd": 10, "model.n_head": 4})
+    assert message == (
+        "model.n_embd=10 is not a multiple of model.n_head=4: each head gets n_embd / n_head of "
+        "the width; e.g. model.n_embd=128 model.n_head=4"
+    )

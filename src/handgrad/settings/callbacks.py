@@ -25,6 +25,7 @@ CALLBACKS = {
     "gradcheck": {"every_n_steps": EVERY_N_STEPS},
     "histograms": {"every_n_steps": EVERY_N_STEPS},
     "stop_on_non_finite": {"every_n_steps": EVERY_N_STEPS},
+    "attention_maps": {"every_n_epochs": Range(1, integer=True)},
     "text_sample": {
         "every_n_epochs": Range(1, integer=True),
         "num_chars": Range(1, integer=True),

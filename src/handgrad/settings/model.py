@@ -62,6 +62,28 @@ CHAR_RNN = {
 }
 
 
+GELUS = ("tanh", "exact")
+GPT = {
+    "n_layer": Range(1, integer=True),
+    "n_head": Range(1, integer=True),
+    "n_embd": Range(1, integer=True),
+    "dropout": CHAR_RNN["dropout"],
+    "bias": Flag(),
+    "tie_weights": Flag(),
+    "gelu": OneOf(GELUS),
+}
+
+
+def check_gpt(model: Mapping) -> None:
+    """Heads that split the width evenly."""
+    n_embd, n_head = model.get("n_embd"), model.get("n_head")
+    require(
+        n_embd % n_head == 0,
+        f"model.n_embd={n_embd} is not a multiple of model.n_head={n_head}: each head gets "
+        "n_embd / n_head of the width; e.g. model.n_embd=128 model.n_head=4",
+    )
+
+
 def check_char_rnn(model: Mapping) -> None:
     """The activation the cell offers, and an embedding for embedding dropout to drop rows of."""
     cell, activation = model.get("cell", "lstm"), model.get("activation", "tanh")
@@ -82,6 +104,7 @@ MODELS = {
     "handgrad.models.linear.LinearRegression": (REGRESSION, []),
     "handgrad.models.mlp.MLP": (MLP, []),
     "handgrad.models.char_rnn.CharRNN": (CHAR_RNN, [check_char_rnn]),
+    "handgrad.models.gpt.GPT": (GPT, [check_gpt]),
 }
 
 
