@@ -11,7 +11,7 @@ ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-all lint format bench tensorboard clean mutate
+.PHONY: setup train test test-all lint format bench tensorboard clean mutate docs screenshots
 
 setup: $(STAMP)
 
@@ -59,6 +59,15 @@ mutate: $(MUTATE_STAMP)
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir outputs
+
+# What the docs show, generated: each docs/derivations page's command outputs (between its
+# <!-- output: ... --> markers), and the TensorBoard screenshots in docs/images/ (a short real
+# run, a real tensorboard, Debian's chromium: apt-get install chromium).
+docs: setup
+	$(PY) scripts/derivation_outputs.py
+
+screenshots: setup
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV)
