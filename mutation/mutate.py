@@ -73,8 +73,9 @@ SCOPE = {
             "loss",
             "hand_loss_and_grads",
             "reference_loss",
-            "batch_weight",
         ),
+        *methods("gpt", "GPT", "forward", "loss", "hand_loss_and_grads", "reference_loss"),
+        *methods("language_model", "CharLanguageModel", "batch_weight", "record_validation"),
         *methods("handgrad_module", "HandgradModule", "start_state", "gradient_pair"),
     ],
 }

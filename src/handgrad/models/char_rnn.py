@@ -11,13 +11,9 @@ batch k, so the base carries the last state of one training batch (detached: gra
 the batch boundary) into the next, resets it to zero at each training epoch start, and carries
 validation's own state from zero at each validation start.
 
-Metrics, at each epoch's end: `train/ppl`, `val/ppl` (exp of the token-weighted mean
-cross-entropy over the epoch; the sums are synced across processes), in TensorBoard and in
-`metrics.json`; `train/loss`, `val/loss` (those mean cross-entropies) and `perf/tokens_per_s`
-(training tokens over the seconds trained, `TrainingEpoch.throughput`) in `metrics.json` only:
-the cross-entropy is the perplexity's log, one curve in two units (and on a chart beside the
-regression models' squared errors, a mix of units), and the throughput is wall-clock time, not a
-training curve. The base class adds `weights/grad_norm` and `time/compile_s`.
+Metrics (train/ppl and val/ppl in TensorBoard; train/loss, val/loss and perf/tokens_per_s in
+metrics.json) and the vocabulary in checkpoints: `models/language_model.py`, shared with the GPT.
+The base class adds `weights/grad_norm` and `time/compile_s`.
 """
 
 from __future__ import annotations
@@ -26,10 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from handgrad.grads.cross_entropy import cross_entropy_and_grad
-from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS, HandgradModule
-from handgrad.models.language_model import store_vocabulary
+from handgrad.models.handgrad_module import NOT_HYPERPARAMETERS
+from handgrad.models.language_model import CharLanguageModel
 from handgrad.models.rnn_cells import FusedRNN, ScratchRNN, State
-from handgrad.models.training_epoch import WeightedMean
 
 
 def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -37,7 +32,7 @@ def mean_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return F.cross_entropy(logits.flatten(0, 1), targets.T.flatten())
 
 
-class CharRNN(HandgradModule):
+class CharRNN(CharLanguageModel):
     """The language model: a cell (`scratch` or a fused `rnn`/`gru`/`lstm`) and its vocabulary.
 
     `vocab_size` comes from the data (`model_facts`); the vocabulary itself is written into every
@@ -72,7 +67,6 @@ class CharRNN(HandgradModule):
                 cell, vocab_size, hidden_size, num_layers, dropout, activation, embedding_dim,
                 weight_drop, dropout_kind, embedding_dropout,
             )  # fmt: skip
-        self.val_cross_entropy = WeightedMean()  # per token
 
     def forward(self, tokens: torch.Tensor, state: State | None = None):
         """Logits (T x B x V) and the final state for tokens (T x B)."""
@@ -110,42 +104,3 @@ class CharRNN(HandgradModule):
         x, y = batch
         logits, _, _ = self.net.trace(x.T, state)
         return mean_cross_entropy(logits, y)
-
-    def batch_weight(self, batch) -> int:
-        """Tokens: the epoch's train/loss is the mean cross-entropy per token."""
-        return batch[1].numel()
-
-    def validate(self, batch, state: State | None) -> State:
-        loss, final = self.loss(batch, state)
-        self.val_cross_entropy.update(loss, batch[1].numel())
-        return final
-
-    # --- metrics -------------------------------------------------------------------------------
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        self.log_cross_entropy("train", self.epoch.loss)
-        tokens_per_s = self.epoch.throughput()
-        self.log("perf/tokens_per_s", tokens_per_s, sync_dist=True, reduce_fx="sum")
-
-    def not_in_tensorboard(self) -> set[str]:
-        return {"train/loss", "val/loss", "perf/tokens_per_s"}
-
-    def on_validation_epoch_start(self) -> None:
-        super().on_validation_epoch_start()
-        self.val_cross_entropy = WeightedMean()
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_cross_entropy("val", self.val_cross_entropy)
-
-    def log_cross_entropy(self, stage: str, mean_ce: WeightedMean) -> None:
-        """`<stage>/loss` = token-weighted mean CE of the epoch, `<stage>/ppl` = exp of it."""
-        ce = mean_ce.compute(self.trainer.strategy)  # under DDP: every rank's sums
-        # sync_dist averages equal values (a no-op) and tells Lightning they are synced (no warning)
-        self.log(f"{stage}/loss", ce, sync_dist=True)
-        self.log(f"{stage}/ppl", ce.exp(), prog_bar=True, sync_dist=True)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store the vocabulary (a plain list of tokens) so generation needs nothing else, and the
-        epoch's training state (the base class; each rank carries its own rows)."""
-        super().on_save_checkpoint(checkpoint)
-        store_vocabulary(checkpoint, self.trainer.datamodule)

@@ -93,8 +93,3 @@ class GPT(CharLanguageModel):
         x, y = batch
         logits, _ = self.net.trace(x)
         return mean_cross_entropy(logits, y)
-
-    def validate(self, batch, state: None) -> None:
-        loss, _ = self.loss(batch, state)
-        self.update_val_cross_entropy(loss, batch)
-        return None

@@ -7,7 +7,8 @@ A handgrad model is a `HandgradModule` subclass that provides five things:
     hand_loss_and_grads(batch, state)       the same loss and one hand-derived gradient per
         -> (loss, grads, state)             named parameter (`grads/` has the math), no autograd
     batch_weight(batch) -> int              what the batch counts for in the epoch's mean loss
-    validate(batch, state) -> state         log one validation batch's metrics
+    record_validation(batch, state)         log (or count) one validation batch's metrics
+        -> state
 
 `state` is what a batch hands on to the next one (the char-RNN's hidden state); a model without
 one takes None and returns None. A model may also override `initial_state(batch)` (what an
@@ -104,7 +105,7 @@ class HandgradModule(L.LightningModule):
         """What the batch counts for in the epoch's mean training loss (its rows, its tokens)."""
         raise NotImplementedError
 
-    def validate(self, batch, state: CarriedState) -> CarriedState:
+    def record_validation(self, batch, state: CarriedState) -> CarriedState:
         """Log one validation batch's metrics; returns the final state."""
         raise NotImplementedError
 
@@ -141,7 +142,7 @@ class HandgradModule(L.LightningModule):
         self.validation_state = None
 
     def validation_step(self, batch, batch_idx):
-        final = self.validate(batch, self.validation_state)
+        final = self.record_validation(batch, self.validation_state)
         if self.rows_continue:
             self.validation_state = final
 

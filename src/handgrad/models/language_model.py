@@ -11,12 +11,10 @@ processes) in TensorBoard and `metrics.json`, and `train/loss`, `val/loss` (thos
 cross-entropies) and `perf/tokens_per_s` (training tokens over the seconds trained) in
 `metrics.json` only: the cross-entropy is the perplexity's log, one curve in two units, and the
 throughput is wall-clock time, not a training curve. A subclass's `loss` is the batch's mean
-cross-entropy per token and its `validate` calls `update_val_cross_entropy`.
+cross-entropy per token; validation counts it (`record_validation`).
 """
 
 from __future__ import annotations
-
-import torch
 
 from handgrad.models.handgrad_module import HandgradModule
 from handgrad.models.training_epoch import WeightedMean
@@ -40,9 +38,12 @@ class CharLanguageModel(HandgradModule):
         """Tokens: the epoch's train/loss is the mean cross-entropy per token."""
         return batch[1].numel()
 
-    def update_val_cross_entropy(self, loss: torch.Tensor, batch) -> None:
-        """Count one validation batch's mean cross-entropy for its tokens."""
+    def record_validation(self, batch, state):
+        """Count one validation batch's mean cross-entropy (from `loss`) for its tokens; returns
+        the batch's final state."""
+        loss, final = self.loss(batch, state)
         self.val_cross_entropy.update(loss, batch[1].numel())
+        return final
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()

@@ -54,7 +54,7 @@ class RegressionModule(HandgradModule):
         if sum(p.numel() for p in self.parameters()) <= MAX_LOGGED_PARAMS:
             self.log_dict(self.scalar_parameters(prefix="weights/"), sync_dist=True)
 
-    def validate(self, batch, state: None) -> None:
+    def record_validation(self, batch, state: None) -> None:
         x, y = batch
         pred = self(x)
         loss = self.criterion(pred, y)
