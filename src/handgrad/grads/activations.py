@@ -8,6 +8,8 @@
 Every derivative is written through the output A = f(Z), which the forward pass has computed
 anyway, so a backward pass keeps only the activations' outputs (relu: A > 0 exactly when Z > 0).
 The MLP (grads/mlp.py) and the scratch RNN (grads/scratch_rnn.py) both use these.
+
+Derived step by step, with every shape: docs/derivations/mlp.md#the-activations-derivatives
 """
 
 from __future__ import annotations

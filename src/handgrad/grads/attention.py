@@ -14,8 +14,10 @@ Backward, given dY (B x T x E), split into heads as dO (B x H x T x d):
                                                                    O(T²); 0 where P is 0)
     dQ = dS K / √d     dK = dSᵀ Q / √d
     d(qkv) = [dQ, dK, dV], each with its heads merged             (B x T x 3E)
-The softmax row: ∂P_i/∂S_j = P_i (δ_ij − P_j), so dS_j = Σ_i dP_i P_i (δ_ij − P_j)
-= P_j (dP_j − Σ_i dP_i P_i). The masked entries need no special case: their P is exactly 0.
+The softmax row's Jacobian is ∂P_i/∂S_j = P_i (δ_ij − P_j); the masked entries need no special
+case: their P is exactly 0.
+
+Derived step by step, with every shape: docs/derivations/transformer.md#causal-self-attention
 """
 
 from __future__ import annotations

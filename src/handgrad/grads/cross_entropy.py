@@ -4,6 +4,8 @@ For N rows of logits O (N x V) and targets y, with P = softmax(O),
     L = -(1/N) sum_n log P_n[y_n]
     dL/dO = (P - onehot(y)) / N
 Both come from log P (one pass over the logits): L gathers it, dL/dO exponentiates it in place.
+
+Derived step by step, with every shape: docs/derivations/cross-entropy.md
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Backward, given dH_t (from the layer above and from step t+1):
 dA is the gradient of P_t and of H_{t-1} W_hhᵀ + b_hh alike; the layer sums it over t into
 dW_ih, db_ih, dW_hh, db_hh (grads/stacked_rnn.py). It is the scratch cell's step
 (grads/scratch_rnn.py) with torch's parameter layout and two biases.
+
+Derived step by step, with every shape: docs/derivations/recurrent-cells.md#nnrnn-elman
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ a fixed order on the CPU, and deterministically on CUDA under torch.use_determin
 The position embedding is the same lookup with i[b, t] = t: row t gets Σ_b G[b, t], the rows past
 the sequence length stay 0. A table used twice (the token embedding tied to the output head's
 weight) gets the sum of both uses' gradients.
+
+Derived step by step, with every shape: docs/derivations/transformer.md#embeddings-and-tied-weights
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@
         y  = ½ x (1 + tanh u)
         y' = ½ (1 + tanh u) + ½ x (1 − tanh² u) √(2/π) (1 + 3 · 0.044715 x²)
 The slope depends on x, not only on y (GELU is not monotonic), so the forward keeps its input.
+
+Derived step by step, with every shape: docs/derivations/transformer.md#gelu
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Backward, given dH_t (from the layer above and from step t+1):
     dH_{t-1} = dH_t ⊙ Z + dQ W_hh                          (the direct path, then through Q)
 The layer sums dP_t into dW_ih, db_ih and dQ into dW_hh, db_hh over t (grads/stacked_rnn.py).
 The gates' derivatives are written through their outputs (grads/activations.py).
+
+Derived step by step, with every shape: docs/derivations/recurrent-cells.md#nngru
 """
 
 from __future__ import annotations

@@ -8,11 +8,9 @@ Backward, given dy = dL/dy (N x E), with means over a row's E entries:
     dγ = Σ_rows dy ⊙ n        dβ = Σ_rows dy                    (E)
     dn = γ ⊙ dy
     dx = rstd · (dn − mean(dn) − n · mean(dn ⊙ n))              (N x E)
-Why: with c = x − μ, n_i = c_i · rstd and ∂rstd/∂c_j = −rstd³ c_j / E, so
-    dL/dc_j = Σ_i dn_i ∂n_i/∂c_j = rstd dn_j − rstd³ c_j mean(dn ⊙ c)
-            = rstd (dn_j − n_j mean(dn ⊙ n));
-μ's part of ∂c/∂x subtracts that vector's row mean, which is rstd · mean(dn) because mean(n) = 0.
 The forward keeps n and rstd; x itself is not needed.
+
+Derived step by step, with every shape: docs/derivations/transformer.md#layernorm
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ With G = dL/dY (N x D_out):
     dL/dW = X^T G          (D_in x D_out)
     dL/db = sum_n G[n]     (D_out)
     dL/dX = G W^T          (N x D_in, needed when the map sits inside a deeper network)
+
+Derived step by step, with every shape: docs/derivations/linear-regression.md
 """
 
 from __future__ import annotations

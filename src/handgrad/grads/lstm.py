@@ -18,6 +18,8 @@ the last step):
 A sums both projections, so dA is the gradient of P_t and of H_{t-1} W_hhᵀ + b_hh alike; the
 layer sums it over t into dW_ih, db_ih, dW_hh, db_hh (grads/stacked_rnn.py). The gates'
 derivatives are written through their outputs (grads/activations.py).
+
+Derived step by step, with every shape: docs/derivations/recurrent-cells.md#nnlstm
 """
 
 from __future__ import annotations

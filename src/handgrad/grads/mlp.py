@@ -19,6 +19,8 @@ gradient for the input X) is never needed, so the first layer skips it. f_l'(Z_l
 through A_l (grads/activations.py), so the forward keeps only A_0..A_L.
 
 The forward is `handgrad.models.mlp.MLP.trace`.
+
+Derived step by step, with every shape: docs/derivations/mlp.md
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Mean-squared-error loss and its gradient with respect to the prediction."""
+"""Mean-squared-error loss and its gradient with respect to the prediction.
+
+    L = s · reduce((Ŷ − Y)²)        dL/dŶ = 2 s (Ŷ − Y) / c
+with reduce = sum (c = 1) or mean (c = the element count) and s the scale.
+
+Derived step by step, with every shape: docs/derivations/linear-regression.md#the-loss-gradient
+"""
 
 from __future__ import annotations
 

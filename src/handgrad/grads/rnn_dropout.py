@@ -26,6 +26,8 @@ so every occurrence of a dropped token id gets a zero input vector and every kep
 scaled by 1/(1 - p). With dẼ[v] = Σ of dX_t[b] over every (t, b) with x_t[b] = v (the lookup's
 index-add, grads/embedding.py),
     dE = dẼ ⊙ m                                              (m broadcasts over the D columns).
+
+Derived step by step, with every shape: docs/derivations/stacked-rnn.md
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ and L = mean over the T*B tokens of cross-entropy(O_t, y_t). Given G_t = dL/dO_t
     db_h  = sum_t sum_b dA_t
     dW_xh[v] = sum of dA_t[b] over every (t, b) with x_t[b] = v
 H_0 is detached, so dH_0 = dA_1 W_hh^T is never formed: the gradient stops at the batch start.
+
+Derived step by step, with every shape: docs/derivations/scratch-rnn.md
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ then for l = L-1..0:
 The input: one-hot, dW_ih^0[:, v] = Σ of dP^0_t[b] over every (t, b) with x_t[b] = v (an
 index-add; dX^0 is never formed); embedding, dE[v] = m[v] Σ of dX^0_t[b] over the same (t, b).
 What reaches S^l_0 is dropped: the gradient stops at the batch start.
+
+Derived step by step, with every shape: docs/derivations/stacked-rnn.md
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ of the head's and the embedding's.
 
 Parameters come as a dict keyed by the module's names (`blocks.0.attn.qkv.weight`, ...; a block
 sees its own part: `attn.qkv.weight`), biases absent without bias, and so do the gradients.
+
+Derived step by step, with every shape: docs/derivations/transformer.md
 """
 
 from __future__ import annotations
