@@ -71,7 +71,7 @@ COMMANDS: dict[str, tuple[str, ...] | str] = {
     "python scripts/train.py experiment=d2l_rnn_scratch": D2L_SHORT,
     "python scripts/train.py model=rnn data.path=/path/to/romeo_and_juliet.txt "
     'data.tokenizer=chars callbacks.text_sample.prefix="ROMEO:"': RNN_SHORT,
-    "python scripts/train.py hparams_search=mlp_optuna": ("hydra.sweeper.n_trials=1", *SHORT),
+    "python scripts/train.py hparams_search=rnn_optuna": ("hydra.sweeper.n_trials=1", *RNN_SHORT),
     "python scripts/train.py hparams_search=mlp_optuna hydra.sweep.dir=outputs/search/mlp": (
         "hydra.sweeper.n_trials=1",
         *SHORT,
@@ -82,10 +82,12 @@ COMMANDS: dict[str, tuple[str, ...] | str] = {
         "hydra.sweeper.n_trials=1",
         *GPT_SHORT,
     ),
-    "python scripts/train.py resume=outputs/runs/<date>/<time>_rnn": ("trainer.max_epochs=2",),
+    "python scripts/train.py resume=<run dir>": ("trainer.max_epochs=2",),
     "python scripts/train.py resume=<run dir> [trainer.max_epochs=…]": (),
     "python scripts/train.py ckpt_path=<file.ckpt>": ("trainer.max_epochs=2",),
-    "python scripts/gradcheck.py model=mlp [overrides]": (),
+    "python scripts/gradcheck.py model=gpt": (
+        *("model.n_layer=1", "model.n_embd=32", "data.batch_size=4", "data.num_steps=16"),
+    ),
     "python scripts/gradcheck.py <overrides>": "the derivation pages' own: test_docs_derivations",
     "python scripts/gradcheck.py model=mlp model.activation=tanh model.hidden=[8,4]": (),
     'python scripts/generate.py ckpt=<rnn .ckpt> prefix="time traveller " num_chars=100': (),
@@ -94,7 +96,6 @@ COMMANDS: dict[str, tuple[str, ...] | str] = {
     "python scripts/generate.py ckpt=outputs/runs/<date>/<time>_rnn/checkpoints/last.ckpt "
     'prefix="ROMEO:" num_chars=500 temperature=0.8 top_k=10': (),
     "python scripts/summarize.py outputs/multirun/<stamp>": (),
-    "python scripts/summarize.py <sweep dir>": (),
     "python -m benchmarks": "tests/test_benchmarks.py runs it with --quick",
     "python -m benchmarks --help": "tests/test_benchmarks.py",
     "python -m benchmarks --cases seed003 d2l": BENCHMARK,
@@ -137,7 +138,7 @@ STARTS = re.compile(r"(?:python (?:scripts/|-m )|make |tensorboard )")
 
 def page_commands(text: str) -> set[str]:
     """The commands a page shows: in `code` spans, and as lines of code blocks (fenced, except
-    python and text blocks, or indented), a leading `$ ` and a trailing `  # comment` dropped."""
+    python and text blocks, or indented), a leading `$ ` and a trailing ` # comment` dropped."""
     text = re.sub(r"\\\n\s*", " ", text)  # join continued lines
     spans = re.findall(rf"`({STARTS.pattern}[^`\n]*)`", text)
     lines, fence = [], None
@@ -149,7 +150,7 @@ def page_commands(text: str) -> set[str]:
         ):
             lines.append(line.strip().removeprefix("$ "))
     commands = [*spans, *(line for line in lines if STARTS.match(line))]
-    return {" ".join(command.split("  #")[0].split()) for command in commands}
+    return {" ".join(re.sub(r"\s+#\s.*$", "", command).split()) for command in commands}
 
 
 def shown_commands() -> dict[str, set[str]]:
