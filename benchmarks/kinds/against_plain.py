@@ -10,11 +10,13 @@ Throughput is optimizer steps (or tokens = steps x batch_size x num_steps) over 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 from benchmarks import BenchmarkError
 from benchmarks.kinds.two_sided import TwoSided, ratio_target
+from benchmarks.plain_loops import AWD_KEYS, GPT_KEYS
 
 
 class AgainstPlainLoop(TwoSided):
@@ -48,7 +50,8 @@ def tokens_per_step(cfg) -> int:
 
 
 def plain_spec(cfg) -> dict:
-    """What a plain loop needs from the composed config: data, model, optimizer, epochs."""
+    """What a plain loop needs from the composed config: data, model, optimizer, epochs, and the
+    rest of the recipe the project's Trainer follows (`recipe_spec`)."""
     from omegaconf import OmegaConf
 
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
@@ -58,10 +61,12 @@ def plain_spec(cfg) -> dict:
     optimizer.pop("_partial_", None)
     spec = {
         "optimizer": target.removeprefix("torch.optim."),
+        "decay": optimizer.pop("decay", "all"),
         "optimizer_kwargs": optimizer,
         "epochs": cfg.trainer.max_epochs,
         "val_every": cfg.trainer.check_val_every_n_epoch,
         "clip": cfg.model.get("clip_grad_norm"),
+        **recipe_spec(cfg),
     }
     data, model = cfg.data, cfg.model
     if model._target_.endswith("LinearRegression"):
@@ -86,8 +91,58 @@ def plain_spec(cfg) -> dict:
             **{k: data[k] for k in ("val_fraction", "max_tokens")},
             **{k: model[k] for k in ("cell", "hidden_size", "activation", "init_std")},
             **{k: model[k] for k in ("num_layers", "dropout")},
+            **{k: model.get(k, off) for k, off in AWD_KEYS.items()},  # the AWD-LSTM recipe
         }
+    if model._target_.endswith("models.gpt.GPT"):
+        data_cfg = OmegaConf.to_container(data, resolve=True)
+        data_cfg.pop("_target_")
+        return {**spec, "loop": "gpt", "data": data_cfg, **{k: model[k] for k in GPT_KEYS}}
     raise BenchmarkError(f"no plain loop for {model._target_}")
+
+
+def recipe_spec(cfg) -> dict:
+    """The parts of a recipe the Trainer and callbacks carry out: precision (`trainer.precision`
+    as composed: device=auto resolves to bf16-mixed on a CPU with native bf16), the lr schedule,
+    early stopping, the wall-clock budget (`trainer.max_time`, in seconds; None: none)."""
+    from omegaconf import OmegaConf
+
+    spec = {
+        "precision": str(cfg.trainer.precision),
+        "max_time_s": max_time_seconds(cfg.trainer.get("max_time")),
+        "scheduler": None,
+        "early_stopping": None,
+    }
+    if cfg.get("scheduler"):
+        scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True)
+        target = scheduler.pop("_target_")
+        scheduler.pop("_partial_", None)
+        monitor = scheduler.pop("monitor", None)
+        name = target.rsplit(".", 1)[-1]
+        if not (target.startswith("torch.optim.lr_scheduler.") or name == "WarmupCosine"):
+            raise BenchmarkError(f"no plain version of the scheduler {target}")
+        if monitor not in (None, "val/ppl", "val/loss"):
+            raise BenchmarkError(f"plain loops monitor val/ppl or val/loss, not {monitor}")
+        spec["scheduler"] = {"name": name, "kwargs": scheduler, "monitor": monitor}
+    stopping = (cfg.get("callbacks") or {}).get("early_stopping")
+    if stopping:
+        if (stopping.get("monitor"), stopping.get("mode", "min")) != ("val/ppl", "min"):
+            raise BenchmarkError("plain loops stop early on val/ppl (mode min) only")
+        spec["early_stopping"] = {
+            "patience": stopping.get("patience", 3),  # Lightning's EarlyStopping default
+            "min_delta": stopping.get("min_delta", 0.0),
+        }
+    return spec
+
+
+def max_time_seconds(max_time) -> float | None:
+    """`trainer.max_time` as Lightning reads it ("DD:HH:MM:SS", or a dict of timedelta's
+    keywords) in seconds; None for no budget."""
+    if max_time is None:
+        return None
+    if isinstance(max_time, str):
+        days, hours, minutes, seconds = (int(part) for part in max_time.split(":"))
+        return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    return timedelta(**max_time).total_seconds()
 
 
 def corpus_path(data) -> str:
