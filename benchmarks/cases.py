@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.kinds import COMPILE, HAND, PLAIN, QUALITY, TRAINER, Kind
+from benchmarks.kinds import COMPILE, HAND, MEMORY, PLAIN, QUALITY, QUALITY_PLAIN, TRAINER, Kind
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,12 @@ class Case:
     overrides: tuple[str, ...]
     full: tuple[str, ...] = ()
     quick: tuple[str, ...] = ()
-    target: float | None = None  # plain, trainer: ratio >= target; hand: ratio <= target
+    # plain, trainer: ratio >= target; hand, memory: ratio <= target; quality_plain: tokens/s
+    # ratio >= target
+    target: float | None = None
     device: str = "cpu"
+    # quality kinds: met when the best val/ppl within any one (budget s, ppl) is <= its ppl
+    quality_targets: tuple[tuple[float, float], ...] = ()
 
     def run_overrides(self, quick: bool) -> list[str]:
         """Every override of the case's runs, `--quick` or not."""
@@ -124,6 +128,42 @@ CASES = (
         target=1.5,
     ),
     Case(
+        "gpt_hand",
+        "default model=gpt (4 layers x 4 heads x 128, 32 x 64), float32: hand backward vs autograd",
+        HAND,
+        ("model=gpt", "trainer.max_time=null"),
+        full=("trainer.max_epochs=1",),
+        quick=("trainer.max_epochs=1", "data.max_tokens=4000"),
+        target=1.3,
+    ),
+    Case(
+        "gpt_hand_bf16",
+        "default model=gpt in bf16-mixed: hand backward vs autograd",
+        HAND,
+        ("model=gpt", "trainer.max_time=null"),
+        full=("trainer.max_epochs=1",),
+        quick=("trainer.max_epochs=1", "data.max_tokens=4000"),
+        target=1.3,
+        device="cpu_bf16",
+    ),
+    Case(
+        "gpt_memory",
+        "default model=gpt, float32: peak memory of a hand step vs an autograd step",
+        MEMORY,
+        ("model=gpt",),
+        quick=("data.max_tokens=4000",),
+        target=1.2,
+    ),
+    Case(
+        "gpt_memory_bf16",
+        "default model=gpt in bf16-mixed: peak memory of a hand step vs an autograd step",
+        MEMORY,
+        ("model=gpt",),
+        quick=("data.max_tokens=4000",),
+        target=1.2,
+        device="cpu_bf16",
+    ),
+    Case(
         "d2l_trainer",
         "d2l 1.0 §9.5 recipe, 100 epochs: the project vs d2l 1.0.3's own d2l.Trainer",
         TRAINER,
@@ -155,9 +195,27 @@ CASES = (
     ),
     Case(
         "quality",
-        "time to quality: default model=rnn (device=auto), best val/ppl within each budget",
-        QUALITY,
+        "time to quality: default model=rnn (device=auto) vs its plain PyTorch loop, same budget",
+        QUALITY_PLAIN,
         ("model=rnn",),
+        quick=("data.max_tokens=4000",),
+        target=0.9,  # tokens/s of the project >= 0.9x the plain loop's (issue 26)
+        device="auto",
+        quality_targets=((180.0, 3.6),),
+    ),
+    Case(
+        "quality_dropout_only",
+        "time to quality: experiment=rnn_dropout_only (model=rnn before AWD-LSTM, device=auto)",
+        QUALITY,
+        ("experiment=rnn_dropout_only",),
+        quick=("data.max_tokens=4000",),
+        device="auto",
+    ),
+    Case(
+        "gpt_quality",
+        "time to quality: default model=gpt (device=auto) vs a plain nanoGPT loop, same budget",
+        QUALITY_PLAIN,
+        ("model=gpt",),
         quick=("data.max_tokens=4000",),
         device="auto",
     ),

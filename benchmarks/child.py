@@ -9,8 +9,10 @@ is a dict: `program` (one of PROGRAMS) and what that program takes, `threads`, a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -110,11 +112,73 @@ def run_quality(overrides: list[str], seconds: float, run_dir: Path) -> dict:
     return result
 
 
+# The step whose memory `run_step_memory` measures: the first steps allocate what every later
+# step reuses (the optimizer's state, oneDNN's caches), so the measured one comes after them.
+MEMORY_WARMUP_STEPS = 2
+PEAK_RESET = Path("/proc/self/clear_refs")  # writing "5" resets VmHWM to VmRSS (Linux >= 4.0)
+
+
+def status_mb(key: str) -> float:
+    """`VmRSS` (resident now) or `VmHWM` (its peak since the last reset) of this process, MB."""
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)[1]) / 1024
+
+
+def step_memory_probe(path: str, step: int):
+    """A callback measuring training step `step` (from 0): at its batch start no gradients held
+    (autograd mode otherwise keeps the last step's until its own zero_grad; hand mode holds none
+    between steps), garbage collected, the peak RSS reset to the RSS now; at its batch end (after
+    the optimizer step) the peak, written to `path` as MB above the RSS the step started with."""
+    import lightning as L
+
+    class StepMemoryProbe(L.Callback):
+        def __init__(self):
+            self.batches, self.start_mb = 0, None
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            if self.batches == step:
+                for param in pl_module.parameters():
+                    param.grad = None
+                gc.collect()
+                PEAK_RESET.write_text("5")
+                self.start_mb = status_mb("VmRSS")
+            self.batches += 1
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if self.start_mb is not None and not Path(path).exists():
+                peak = status_mb("VmHWM")
+                measured = {"step_start_rss_mb": self.start_mb, "step_peak_rss_mb": peak}
+                Path(path).write_text(
+                    json.dumps({**measured, "step_peak_mb": peak - self.start_mb})
+                )
+
+    return StepMemoryProbe()
+
+
+def run_step_memory(overrides: list[str], run_dir: Path) -> dict:
+    """A project run of MEMORY_WARMUP_STEPS + 1 optimizer steps; the peak resident memory of the
+    last one above the RSS it started with (`step_memory_probe`). Skipped where Linux's peak
+    reset is not there."""
+    if not PEAK_RESET.exists():
+        return {"skipped": f"needs {PEAK_RESET} to reset the peak RSS (Linux)"}
+    probe = run_dir.parent / "step_memory.json"
+    probe_cfg = {"_target_": "benchmarks.child.step_memory_probe", "path": str(probe)}
+    probe_cfg["step"] = MEMORY_WARMUP_STEPS
+    overrides = [
+        *overrides,
+        f"trainer.max_steps={MEMORY_WARMUP_STEPS + 1}",
+        "trainer.max_time=null",
+    ]
+    result = run_project(overrides, run_dir, extra_callbacks={"bench_memory": probe_cfg})
+    return {**result, **json.loads(probe.read_text())}
+
+
 PROGRAMS = {  # a job's program: (job, work dir) -> result
     "project": lambda job, work: run_project(job["overrides"], work / "run"),
     "plain": lambda job, work: PLAIN_LOOPS[job["spec"]["loop"]](job["spec"]),
     "d2l": lambda job, work: fit_d2l(job["spec"], work),
     "quality": lambda job, work: run_quality(job["overrides"], job["seconds"], work / "run"),
+    "step_memory": lambda job, work: run_step_memory(job["overrides"], work / "run"),
 }
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@
 - `trainer` (`against_d2l.py`): whole-fit seconds against d2l's own `d2l.Trainer`.
 - `compile` (`compiled_vs_eager.py`): whole-fit seconds with `model.compile=true` against false.
 - `quality` (`time_to_quality.py`): the best val/ppl within each budget of training seconds.
+- `quality_plain` (`quality_against_plain.py`): the same for the project and the plain loop of
+  its recipe, each for the same budget, and their tokens/s.
+- `memory` (`step_memory.py`): the peak memory a training step adds, hand against autograd.
 
-The four that time two sides share `two_sided.TwoSided`.
+The five that compare two sides run by run share `two_sided.TwoSided`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from benchmarks.kinds.against_d2l import AgainstD2LTrainer
 from benchmarks.kinds.against_plain import AgainstPlainLoop
 from benchmarks.kinds.compiled_vs_eager import CompiledVsEager
 from benchmarks.kinds.hand_vs_autograd import HandVsAutograd
+from benchmarks.kinds.quality_against_plain import QualityAgainstPlain
+from benchmarks.kinds.step_memory import HandStepMemory
 from benchmarks.kinds.time_to_quality import TimeToQuality
 
 
@@ -46,4 +51,8 @@ HAND = HandVsAutograd()
 TRAINER = AgainstD2LTrainer()
 COMPILE = CompiledVsEager()
 QUALITY = TimeToQuality()
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (PLAIN, HAND, TRAINER, COMPILE, QUALITY)}
+QUALITY_PLAIN = QualityAgainstPlain()
+MEMORY = HandStepMemory()
+KINDS: dict[str, Kind] = {
+    kind.name: kind for kind in (PLAIN, HAND, MEMORY, TRAINER, COMPILE, QUALITY, QUALITY_PLAIN)
+}
