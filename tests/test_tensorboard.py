@@ -78,6 +78,17 @@ def test_every_scalar_is_a_train_val_or_weights_curve_with_one_step_per_epoch_en
     assert [image.step for image in events.Images("weights/fit")] == [15]
 
 
+def test_a_run_writes_one_event_file_and_its_resume_one_more(tmp_path):
+    """What is written after fitting (the best checkpoint's points, the HParams summary) goes into
+    the fit's own file: a second file opened in the same second could be read first (names sort
+    writer 10 before writer 9) and a resumed run's purge, read after it, would drop its points."""
+    run_events(LINEAR, tmp_path)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    train(compose_config([*LINEAR, "trainer.max_epochs=3", f"ckpt_path={ckpt}"], tmp_path))
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+
+
 def test_val_mse_is_written_only_where_it_differs_from_val_loss(tmp_path):
     summed = run_events([*LINEAR, "model.reduction=sum"], tmp_path)
     assert {"val/mse", "val/mse/best"} <= set(summed.Tags()["scalars"])

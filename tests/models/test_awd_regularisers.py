@@ -17,10 +17,10 @@ import lightning as L
 import pytest
 import torch
 from omegaconf import open_dict
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.models.char_rnn import CharRNN
 from handgrad.run.task import train
+from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import compose_config
 from helpers.same_tensors import assert_same_tensors
 
@@ -60,21 +60,6 @@ def run(tmp_path, name: str, overrides: list[str], after_step: int | None = None
     return run_dir
 
 
-def last(run_dir: Path) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
-def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
-    """Every scalar TensorBoard holds for the run but wall-clock ones: tag -> {step: value}."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    return {
-        tag: {e.step: e.value for e in events.Scalars(tag)}
-        for tag in events.Tags()["scalars"]
-        if not tag.startswith(("perf/", "epoch", "time/"))
-    }
-
-
 @pytest.mark.corpus
 @pytest.mark.parametrize(
     "name",
@@ -83,14 +68,17 @@ def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
 def test_a_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name):
     overrides = [*CASES[name], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", overrides)
-    per_epoch = last(straight)["global_step"] // 3
+    per_epoch = last_checkpoint(straight)["global_step"] // 3
     assert per_epoch >= 3, "the interrupt must land inside an epoch"
     stop = per_epoch + per_epoch // 2  # the middle of the second epoch
     interrupted = run(tmp_path, "interrupted", overrides, after_step=stop)
-    assert (last(interrupted)["epoch"], last(interrupted)["global_step"]) == (1, stop)
+    assert (last_checkpoint(interrupted)["epoch"], last_checkpoint(interrupted)["global_step"]) == (
+        1,
+        stop,
+    )
     ckpt = interrupted / "checkpoints" / "last.ckpt"
     train(compose_config([*QUIET, *overrides, f"ckpt_path={ckpt}"], interrupted))
-    a, b = last(straight), last(interrupted)
+    a, b = last_checkpoint(straight), last_checkpoint(interrupted)
     assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
     assert_same_tensors(a["state_dict"], b["state_dict"], "state_dict")
     assert_same_tensors(a["optimizer_states"], b["optimizer_states"], "optimizer_states")

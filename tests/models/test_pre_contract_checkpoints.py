@@ -16,6 +16,7 @@ import torch
 
 from handgrad.run.task import train
 from helpers.corpus import corpus_cases
+from helpers.run_files import last_checkpoint
 from helpers.runs import compose_config
 from helpers.same_tensors import assert_same_tensors
 
@@ -51,10 +52,6 @@ CASES = {
 STOPPED_AT = {"lstm": 19, "mlp-hand": 7}  # the global step each fixture was interrupted at
 
 
-def last(run_dir: Path) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
 @pytest.mark.parametrize("name", corpus_cases(CASES))
 def test_a_pre_contract_checkpoint_resumes_as_a_straight_run_ends(tmp_path, name):
     fixture = tmp_path / f"{name}.ckpt"
@@ -67,7 +64,7 @@ def test_a_pre_contract_checkpoint_resumes_as_a_straight_run_ends(tmp_path, name
     resumed = tmp_path / "resumed"
     train(compose_config([*QUIET, *CASES[name], f"ckpt_path={fixture}"], resumed))
 
-    straight, ended = last(tmp_path / "straight"), last(resumed)
+    straight, ended = last_checkpoint(tmp_path / "straight"), last_checkpoint(resumed)
     assert ended["global_step"] == straight["global_step"] > STOPPED_AT[name]
     assert straight["state_dict"].keys() == old["state_dict"].keys()
     assert_same_tensors(ended["state_dict"], straight["state_dict"], "state_dict")

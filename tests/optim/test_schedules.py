@@ -10,12 +10,12 @@ import math
 import pytest
 import torch
 from omegaconf import open_dict
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.errors import ConfigError
 from handgrad.optim.schedules import WarmupCosine, warmup_cosine
 from handgrad.run.task import train
 from handgrad.settings import check_settings
+from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import compose_config
 from helpers.same_tensors import assert_same_tensors
 
@@ -153,21 +153,6 @@ def run(run_dir, overrides: list[str], interrupt_after: int | None = None):
     assert stopped.value.code == 143  # SIGTERM's
 
 
-def scalars(run_dir) -> dict[str, dict[int, float]]:
-    """Every scalar TensorBoard holds for the run: tag -> {step: value}."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    return {
-        tag: {e.step: e.value for e in events.Scalars(tag)}
-        for tag in events.Tags()["scalars"]
-        if not tag.startswith(("perf/", "epoch"))  # wall-clock throughput differs, of course
-    }
-
-
-def last(run_dir) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_a_run_steps_the_schedule_every_optimizer_step_and_resumes_it_mid_epoch(backward, tmp_path):
     """train/lr at every step is the schedule's lr at that step (TensorBoard keeps float32), the
@@ -179,17 +164,17 @@ def test_a_run_steps_the_schedule_every_optimizer_step_and_resumes_it_mid_epoch(
     lrs = scalars(straight)["train/lr"]
     expected = {step: LR * warmup_cosine(step, 3, 12, 0.2) for step in range(STEPS)}
     assert lrs == pytest.approx(expected, rel=1e-6)
-    checkpoint = last(straight)
+    checkpoint = last_checkpoint(straight)
     assert checkpoint["global_step"] == STEPS
     # the scheduler holds the lr the last step trained with (stepped before each step)
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == STEPS - 1
 
     run(interrupted, BACKWARDS[backward], interrupt_after=7)
-    assert last(interrupted)["global_step"] == 7
+    assert last_checkpoint(interrupted)["global_step"] == 7
     resume = [*BACKWARDS[backward], f"ckpt_path={interrupted}/checkpoints/last.ckpt"]
     run(interrupted, resume)
 
-    resumed = last(interrupted)
+    resumed = last_checkpoint(interrupted)
     assert (resumed["epoch"], resumed["global_step"]) == (checkpoint["epoch"], STEPS)
     for key in ("state_dict", "optimizer_states", "lr_schedulers"):
         assert_same_tensors(resumed[key], checkpoint[key], key)

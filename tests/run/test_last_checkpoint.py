@@ -10,11 +10,12 @@ import signal
 import pytest
 import torch
 from omegaconf import open_dict
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from handgrad.run.task import train
 from helpers.corpus import corpus_cases
+from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import HELPERS, compose_config, run_script
+from helpers.same_tensors import assert_same_tensors
 
 QUIET = ["device=cpu", "callbacks.progress_bar.refresh_rate=0", "trainer.log_every_n_steps=1"]
 LINEAR = ["model=linear", "data.batch_size=16", "optimizer=adam"]  # 80 rows: 5 batches an epoch
@@ -75,44 +76,13 @@ def resume(run_dir, overrides: list[str]):
     train(cfg)
 
 
-def last(run_dir) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
 def epochs_done(checkpoint: dict) -> int:
     """The epochs whose batches all ran (what `trainer.max_epochs` is compared with)."""
     return checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
 
 
-def assert_same_tensors(a, b, where: str = "") -> None:
-    """Nested dicts/lists of tensors and numbers, equal to the last bit."""
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same_tensors(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same_tensors(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
-def scalars(run_dir) -> dict[str, dict[int, float]]:
-    """Every scalar TensorBoard holds for the run: tag -> {step: value} (purged on resume)."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    return {
-        tag: {e.step: e.value for e in events.Scalars(tag)}
-        for tag in events.Tags()["scalars"]
-        if not tag.startswith(("perf/", "epoch"))  # wall-clock throughput differs, of course
-    }
-
-
 def assert_resumed_equals_straight(straight, resumed) -> None:
-    a, b = last(straight), last(resumed)
+    a, b = last_checkpoint(straight), last_checkpoint(resumed)
     assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
     assert_same_tensors(a["state_dict"], b["state_dict"], "state_dict")
     assert_same_tensors(a["optimizer_states"], b["optimizer_states"], "optimizer_states")
@@ -127,11 +97,11 @@ def assert_resumed_equals_straight(straight, resumed) -> None:
 def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name, where):
     overrides = [*MODELS[name], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", overrides)
-    per_epoch = last(straight)["global_step"] // 3
+    per_epoch = last_checkpoint(straight)["global_step"] // 3
     assert per_epoch >= 3, "the interrupt must land inside an epoch"
     stop = per_epoch + 1 + round(INTERRUPTS[where] * (per_epoch - 2))  # in the 2nd epoch
     interrupted = run(tmp_path, "interrupted", overrides, {"after_step": stop})
-    checkpoint = last(interrupted)
+    checkpoint = last_checkpoint(interrupted)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (1, stop)
     resume(interrupted, overrides)
     assert_resumed_equals_straight(straight, interrupted)
@@ -142,13 +112,13 @@ def test_mid_epoch_interrupt_resumes_bit_identically(tmp_path, name, where):
 def test_interrupt_at_the_end_of_an_epoch_keeps_the_previous_epoch(tmp_path, name, where):
     overrides = [*MODELS[name], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", overrides)
-    per_epoch = last(straight)["global_step"] // 3
+    per_epoch = last_checkpoint(straight)["global_step"] // 3
     if where == "validation":
         interrupt = {"in_validation_of_epoch": 1}
     else:
         interrupt = {"after_step": 2 * per_epoch}  # the second epoch's last batch
     interrupted = run(tmp_path, "interrupted", overrides, interrupt)
-    checkpoint = last(interrupted)
+    checkpoint = last_checkpoint(interrupted)
     assert checkpoint["global_step"] == per_epoch, "the first epoch's end is the last whole state"
     resume(interrupted, overrides)
     assert_resumed_equals_straight(straight, interrupted)
@@ -169,9 +139,15 @@ def test_last_ckpt_follows_training_when_the_metric_stops_improving(tmp_path, na
     (best,) = (run_dir / "checkpoints").glob("best-*.ckpt")
     per_epoch = torch.load(best, weights_only=True)["global_step"] // val_every
     assert per_epoch >= 1
-    assert (epochs_done(last(run_dir)), last(run_dir)["global_step"]) == (4, 4 * per_epoch)
+    assert (epochs_done(last_checkpoint(run_dir)), last_checkpoint(run_dir)["global_step"]) == (
+        4,
+        4 * per_epoch,
+    )
     resume(run_dir, [*frozen, "trainer.max_epochs=6"])
-    assert (epochs_done(last(run_dir)), last(run_dir)["global_step"]) == (6, 6 * per_epoch)
+    assert (epochs_done(last_checkpoint(run_dir)), last_checkpoint(run_dir)["global_step"]) == (
+        6,
+        6 * per_epoch,
+    )
 
 
 @pytest.mark.corpus
@@ -181,12 +157,12 @@ def test_a_checkpoint_trains_on_in_the_other_backward_mode(tmp_path, first, then
     where a straight run ends, up to float32 rounding (on CPU both modes draw the same masks)."""
     overrides = [*MODELS["lstm-dropout-sequential"], "trainer.max_epochs=3"]
     straight = run(tmp_path, "straight", [*overrides, f"model.backward={first}"])
-    per_epoch = last(straight)["global_step"] // 3
+    per_epoch = last_checkpoint(straight)["global_step"] // 3
     switched = run(
         tmp_path, "switched", [*overrides, f"model.backward={first}"], {"after_step": per_epoch + 2}
     )
     resume(switched, [*overrides, f"model.backward={then}"])
-    a, b = last(straight), last(switched)
+    a, b = last_checkpoint(straight), last_checkpoint(switched)
     assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
     assert b["hyper_parameters"]["backward"] == then
     for name, weight in a["state_dict"].items():
@@ -195,7 +171,7 @@ def test_a_checkpoint_trains_on_in_the_other_backward_mode(tmp_path, first, then
 
 def test_a_budget_that_ends_mid_epoch_saves_the_last_step(tmp_path):
     run_dir = run(tmp_path, "run", [*LINEAR, "trainer.max_epochs=5", "trainer.max_steps=7"])
-    assert last(run_dir)["global_step"] == 7
+    assert last_checkpoint(run_dir)["global_step"] == 7
 
 
 # --- DDP: two worker processes (device=ddp, ddp_fork), through the real command line ------------
@@ -249,7 +225,7 @@ def test_ddp_interrupt_stops_every_rank_together_and_resumes_bit_identically(
     assert result.returncode == code, result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if "interrupted at" in line]
     assert len(lines) == 1 and f"resume={run_dir}" in lines[0], result.stdout[-2000:]
-    checkpoint = last(run_dir)
+    checkpoint = last_checkpoint(run_dir)
     if step is not None:
         assert checkpoint["global_step"] == step
     assert 27 < checkpoint["global_step"] < 81

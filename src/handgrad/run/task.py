@@ -44,6 +44,7 @@ from handgrad.run.results import (
     write_metrics,
 )
 from handgrad.run.run_dir import remove_if_unused, write_failure
+from handgrad.run.tensorboard_logger import RunLogger
 
 log = logging.getLogger(__name__)
 # What a checkpoint's entry in metrics.json reads from it.
@@ -107,6 +108,18 @@ def train(cfg: DictConfig) -> float:
         warn_if_written_by_a_live_run(Path(cfg.ckpt_path))
     with library_notices(shown=cfg.verbose):
         model, datamodule, trainer = build_run(cfg, run_dir, checkpoint)
+    try:
+        return fit_and_report(cfg, start, model, datamodule, trainer, checkpoint)
+    finally:
+        if isinstance(trainer.logger, RunLogger):
+            trainer.logger.close()  # after everything the run writes (one event file)
+
+
+def fit_and_report(cfg: DictConfig, start: float, model, datamodule, trainer, checkpoint) -> float:
+    """Fit, validate the last and the best weights, write `metrics.json` and the HParams summary,
+    print the closing block; return the optimized metric."""
+    run_dir = Path(cfg.paths.output_dir)
+    with library_notices(shown=cfg.verbose):
         if trainer.is_global_zero:
             log.info(start_line(run_dir, cfg.ckpt_path, checkpoint))
         fit_start = time.perf_counter()
