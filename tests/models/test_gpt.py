@@ -25,6 +25,7 @@ from handgrad.generate import generate, load_language_model, main
 from handgrad.gradcheck import compare_gradients, gradcheck
 from handgrad.models.gpt import GPT
 from handgrad.run.task import train
+from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import CONF, HELPERS, compose_config, run_script
 from helpers.same_tensors import assert_same_tensors
 
@@ -257,10 +258,6 @@ def tiny_run(text_file, run_dir, *overrides: str):
     return run_dir
 
 
-def last_checkpoint(run_dir) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-
-
 @pytest.fixture(scope="module")
 def runs(text_file, tmp_path_factory):
     """The same tiny float32 run without dropout in each backward mode."""
@@ -423,22 +420,6 @@ def test_compiled_hand_mode_trains_like_eager(text_file, tmp_path, runs):
 
 
 # --- interrupt and resume -------------------------------------------------------------------------
-
-
-def scalars(run_dir) -> dict[str, dict[int, float]]:
-    """Every curve TensorBoard holds for the run: tag -> {step: value}; not the wall-clock ones,
-    and not the HParams tab's `<metric>/best` points. Those are written after training into a
-    new event file, and TensorBoard reads a dir's files in name order, which puts uid 10 before
-    uid 9 of the same second (`...<pid>.10` < `...<pid>.9`): when a test process has opened ten
-    writers, the resumed run's first file (which purges the steps after the checkpoint) can be
-    read after its last, and purges that point."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    return {
-        tag: {e.step: e.value for e in events.Scalars(tag)}
-        for tag in events.Tags()["scalars"]
-        if not tag.startswith(("perf/", "epoch")) and not tag.endswith("/best")
-    }
 
 
 def test_mid_epoch_interrupt_resumes_bit_identically(text_file, tmp_path):
