@@ -5,8 +5,8 @@ d2l's own Trainer, with and without compilation, and its time to quality.
 `ru_maxrss` is that run's peak memory and no run inherits another's warm caches or threads),
 repetitions interleaved (one side, the other, one side, ...) so both sides see the same machine
 load, and reports medians. Each case (`benchmarks/cases.py`) is of one kind, and each kind's
-module in `benchmarks/kinds/` says what it measures: `plain`, `hand`, `trainer`, `compile`,
-`quality`.
+module in `benchmarks/kinds/` says what it measures: `plain`, `hand`, `memory`, `trainer`,
+`compile`, `quality`, `quality_plain`.
 
 Results go to `<out-dir>/benchmark.json` (every run's numbers and the machine) and
 `<out-dir>/benchmark.md` (the tables printed at the end, `benchmarks/report.py`).
@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--skip", nargs="+", choices=CASE_NAMES, default=[], metavar="CASE",
-        help="cases to leave out, e.g. --skip quality (the 3-minute one)",
+        help="cases to leave out, e.g. --skip quality gpt_quality (minutes of training each)",
     )  # fmt: skip
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
     parser.add_argument("--quick", action="store_true", help="a few steps per case (smoke test)")
@@ -63,7 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cases = [case for case in CASES if case.name in args.cases and case.name not in args.skip]
+    by_name = {case.name: case for case in CASES}
+    names = dict.fromkeys(
+        name for name in args.cases if name not in args.skip
+    )  # in the given order
+    cases = [by_name[name] for name in names]
     out_dir = args.out_dir or DEFAULT_ROOT / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {

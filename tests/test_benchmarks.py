@@ -172,7 +172,7 @@ def test_quick_benchmark_new_cases(tmp_path):
     _, report, markdown = run_benchmark(tmp_path, "--cases", *NEW_CASES, timeout=1800)
     assert not [case for case in report["cases"] if "error" in case]
     cases = {case["name"]: case for case in report["cases"]}
-    assert list(cases) == list(NEW_CASES)
+    assert list(cases) == list(NEW_CASES)  # in the order --cases gives them
     for case in cases.values():
         check_row(markdown, case)
     check_new_cases(cases, markdown)
