@@ -50,7 +50,7 @@ class Case:
 TRAIN = "train.py"
 CASES = [
     # Hydra's own mistakes, caught by handgrad.run.compose before @hydra.main
-    Case("unknown-group-option", TRAIN, ["model=nope"], "model=nope is not a model option; choose one of linear, mlp, rnn"),
+    Case("unknown-group-option", TRAIN, ["model=nope"], "model=nope is not a model option; choose one of gpt, linear, mlp, rnn"),
     Case("unknown-group-option-an", TRAIN, ["optimizer=nope"], "optimizer=nope is not an optimizer option; choose one of adam,"),
     Case("unknown-key", TRAIN, ["foo=1"], "foo=1: foo is not a config key"),
     Case("misspelled-key", TRAIN, ["trainer.max_epoch=3"], "did you mean trainer.max_epochs?"),
@@ -62,14 +62,14 @@ CASES = [
     Case("sweep-without-m", TRAIN, ["optimizer=sgd,adam"], "a comma-separated value is a sweep; add -m"),
     Case("bad-option-in-sweep", TRAIN, ["-m", "model=linear,nope"], "model=nope is not a model option"),
     # a group a run needs, turned off (group=null means ~group; handgrad.run.compose)
-    Case("model-null", TRAIN, ["model=null"], "model=null: a run needs one of the model options: linear, mlp, rnn"),
-    Case("model-deleted", TRAIN, ["~model"], "~model: a run needs one of the model options: linear, mlp, rnn"),
+    Case("model-null", TRAIN, ["model=null"], "model=null: a run needs one of the model options: gpt, linear, mlp, rnn"),
+    Case("model-deleted", TRAIN, ["~model"], "~model: a run needs one of the model options: gpt, linear, mlp, rnn"),
     Case("data-null", TRAIN, ["data=null"], "data=null: a run needs one of the data options: fixed_regression,"),
     Case("optimizer-null", TRAIN, ["optimizer=null"], "optimizer=null: a run needs one of the optimizer options: adam,"),
     Case("device-null", TRAIN, ["device=null"], "device=null: a run needs one of the device options: auto, cpu,"),
     Case("launcher-null", TRAIN, ["hydra/launcher=null"], "hydra/launcher=null: a run needs one of the hydra/launcher options: basic,"),
     Case("callback-without-class", TRAIN, ["model=rnn", "callbacks=null"], "callbacks.model_checkpoint has settings but no callback class (_target_): its group is off or the name is misspelled; remove it with ~callbacks.model_checkpoint"),
-    Case("null-in-a-group-sweep", TRAIN, ["-m", "scheduler=null,cosine"], "null cannot be one option of a sweep; sweep the scheduler options (cosine, plateau) and run scheduler=null on its own"),
+    Case("null-in-a-group-sweep", TRAIN, ["-m", "scheduler=null,cosine"], "null cannot be one option of a sweep; sweep the scheduler options (cosine, plateau, warmup_cosine) and run scheduler=null on its own"),
     # root keys (handgrad.run.checks.check_root_keys)
     Case("seed-not-a-number", TRAIN, ["seed=abc"], "seed='abc' must be an integer from 0 to 4294967295"),
     Case("seed-negative", TRAIN, ["seed=-1"], "seed=-1 must be an integer from 0 to 4294967295"),
