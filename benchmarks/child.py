@@ -168,6 +168,7 @@ def run_step_memory(overrides: list[str], run_dir: Path) -> dict:
         *overrides,
         f"trainer.max_steps={MEMORY_WARMUP_STEPS + 1}",
         "trainer.max_time=null",
+        "++callbacks.early_stopping=null",  # the steps end before the first validation
     ]
     result = run_project(overrides, run_dir, extra_callbacks={"bench_memory": probe_cfg})
     return {**result, **json.loads(probe.read_text())}

@@ -22,11 +22,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks import BenchmarkError
+from benchmarks import ROOT, BenchmarkError
 from benchmarks.cases import CASE_NAMES, CASES, Case
+from benchmarks.docs_table import update_docs
 from benchmarks.report import machine, machine_line, render_markdown
 
 DEFAULT_ROOT = Path("outputs") / "benchmark"
+DOCS_PAGE = ROOT / "docs" / "benchmarks.md"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
     parser.add_argument("--quick", action="store_true", help="a few steps per case (smoke test)")
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="also put the cases' rows into docs/benchmarks.md's table (make bench does; "
+        "not with --quick)",
+    )
     parser.add_argument(
         "--threads", type=int, default=None,
         help="torch intra-op threads in every run (default: torch's own choice)",
@@ -96,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "benchmark.md").write_text(markdown)
     print("\n" + markdown)
     print(f"wrote {out_dir / 'benchmark.json'} and {out_dir / 'benchmark.md'}")
+    if args.docs and not args.quick:
+        update_docs(report, DOCS_PAGE)
+        print(f"updated the table in {DOCS_PAGE}")
     return 1 if any("error" in case for case in report["cases"]) else 0
 
 

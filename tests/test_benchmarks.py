@@ -483,7 +483,7 @@ def test_plain_spec_carries_the_awd_recipe_and_the_trainers_part(tmp_path):
     }
     assert spec["early_stopping"] == {"patience": 4, "min_delta": 0.0}
     assert spec["max_time_s"] == 180.0 and spec["clip"] == 1.0 and spec["val_every"] == 1
-    assert (spec["optimizer"], spec["optimizer_kwargs"]["lr"]) == ("Adam", 0.004)
+    assert (spec["optimizer"], spec["optimizer_kwargs"]["lr"]) == ("Adam", cfg.optimizer.lr)
 
     old = plain_spec(compose_config(["device=cpu", "experiment=rnn_dropout_only"], tmp_path / "o"))
     assert {k: old[k] for k in AWD_KEYS} == AWD_KEYS  # all off: the loop is PlainFusedRNN
