@@ -424,3 +424,14 @@ def test_gradcheck_callback_in_hand_mode_with_dropout(tmp_path):
     points = events.Scalars("gradcheck/max_rel_err")
     assert [p.step for p in points] == [0, 5, 10]
     assert all(0 <= p.value < 1e-5 for p in points)  # float32 round-off
+
+
+@pytest.mark.parametrize("model", ["rnn", "gpt"])
+@pytest.mark.corpus
+def test_a_step_budget_inside_the_first_epoch_ends_the_run_cleanly(model, tmp_path):
+    """Early stopping decides after validations only: a `trainer.max_steps` that ends an epoch
+    before its validation once made it raise (val/ppl not available) instead of ending the run."""
+    overrides = [f"model={model}", "data.max_tokens=4000", "trainer.max_steps=2", "device=cpu"]
+    train(compose_config([*overrides, "callbacks.progress_bar.refresh_rate=0"], tmp_path))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["checkpoints"]["last"]["step"] == 2
