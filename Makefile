@@ -44,7 +44,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m benchmarks --docs $(ARGS)
+	$(PY) -m benchmarks $(ARGS) --docs
 
 # Mutation testing of the learning core against its fast tests (mutation/mutate.py prints what
 # survived; README: Development). mutmut comes with the `mutate` extra, installed here once.

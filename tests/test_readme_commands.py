@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[str, ...] | str] = {
     "python scripts/train.py experiment=seed004_linreg": SHORT,
     "python scripts/train.py experiment=seed004_linreg model.backward=hand": SHORT,
     "python scripts/train.py experiment=seed003_char_rnn": RNN_SHORT,
+    "python scripts/train.py experiment=rnn_dropout_only": RNN_SHORT,
     "python scripts/train.py experiment=d2l_rnn": D2L_SHORT,
     "python scripts/train.py experiment=d2l_rnn_scratch": D2L_SHORT,
     "python scripts/train.py model=rnn data.path=/path/to/romeo_and_juliet.txt "
@@ -126,6 +127,12 @@ MAKE_TARGETS = {  # make target -> what its recipe runs
     "make format": "ruff format",
     "make bench": "-m benchmarks",
     "make bench ARGS=--quick": "-m benchmarks --quick",
+    'make bench ARGS="--cases quality quality_dropout_only"': "-m benchmarks --cases quality",
+    'make bench ARGS="--cases gpt_hand gpt_hand_bf16 gpt_memory gpt_memory_bf16 gpt_quality"': (
+        "-m benchmarks --cases gpt_hand"
+    ),
+    'make bench ARGS="--quick --cases quality quality_dropout_only gpt_quality gpt_hand '
+    'gpt_hand_bf16 gpt_memory gpt_memory_bf16"': "-m benchmarks --quick --cases quality",
     "make tensorboard": "tensorboard --logdir outputs",
     "make mutate": "mutation/mutate.py",
     "make docs": "scripts/derivation_outputs.py",

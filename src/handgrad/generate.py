@@ -148,44 +148,36 @@ def read_prefix(prefix: str, vocab: Vocab, key: str = "prefix") -> str:
 def load_char_rnn(path: str | Path) -> tuple[CharRNN, Vocab]:
     """The char-RNN and vocabulary (with its tokenizer) of a checkpoint, loaded with
     `torch.load(weights_only=True)`. A checkpoint without a tokenizer is from a d2l run."""
-    path = Path(path)
-    checkpoint = load_checkpoint(path, keys=())
-    keys = ("vocab", "state_dict", "hyper_parameters")
-    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
-        raise CheckpointError(
-            f"checkpoint {path} is not from a char-RNN run (no vocabulary); "
-            "train one with `scripts/train.py model=rnn`"
-        )
-    from handgrad.models.char_rnn import CharRNN  # Lightning: only for a readable checkpoint
+    from handgrad.models.char_rnn import CharRNN  # Lightning: only when a checkpoint is asked for
 
-    try:
-        vocab = Vocab.from_list(checkpoint["vocab"], checkpoint.get("tokenizer", "d2l"))
-        model = CharRNN(**checkpoint["hyper_parameters"])
-        model.load_state_dict(checkpoint["state_dict"])
-    except (TypeError, ValueError, RuntimeError, HandgradError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit a char-RNN: {exc}") from exc
-    return model, vocab
+    return _load(path, CharRNN, "char-RNN", "rnn")
 
 
 def load_gpt(path: str | Path) -> tuple[GPT, Vocab]:
     """The GPT and vocabulary (with its tokenizer) of a `model=gpt` checkpoint, loaded with
     `torch.load(weights_only=True)`."""
+    from handgrad.models.gpt import GPT  # Lightning: only when a checkpoint is asked for
+
+    return _load(path, GPT, "GPT", "gpt")
+
+
+def _load(path: str | Path, model_class: type, kind: str, option: str) -> tuple:
+    """`model_class` built from a checkpoint's hyperparameters and weights, and its vocabulary;
+    a CheckpointError naming the file and the `kind` of run it should come from."""
     path = Path(path)
     checkpoint = load_checkpoint(path, keys=())
     keys = ("vocab", "state_dict", "hyper_parameters")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in keys):
         raise CheckpointError(
-            f"checkpoint {path} is not from a GPT run (no vocabulary); "
-            "train one with `scripts/train.py model=gpt`"
+            f"checkpoint {path} is not from a {kind} run (no vocabulary); "
+            f"train one with `scripts/train.py model={option}`"
         )
-    from handgrad.models.gpt import GPT  # Lightning: only for a readable checkpoint
-
     try:
         vocab = Vocab.from_list(checkpoint["vocab"], checkpoint.get("tokenizer", "d2l"))
-        model = GPT(**checkpoint["hyper_parameters"])
+        model = model_class(**checkpoint["hyper_parameters"])
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError, HandgradError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit a GPT: {exc}") from exc
+        raise CheckpointError(f"checkpoint {path} does not fit a {kind}: {exc}") from exc
     return model, vocab
 
 

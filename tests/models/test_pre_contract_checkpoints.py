@@ -35,6 +35,9 @@ CASES = {
         "model.dropout=0.3",
         "data.sampling=sequential",
         "trainer.max_epochs=3",
+        # model=rnn's recipe when the fixture was written (it has changed since)
+        *("model.embedding_dim=null", "model.dropout_kind=standard", "model.weight_drop=0"),
+        *("model.embedding_dropout=0", "optimizer.lr=0.004"),
     ],
     "mlp-hand": [
         "model=mlp",
