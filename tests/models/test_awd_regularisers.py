@@ -13,7 +13,6 @@ import logging
 import math
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from omegaconf import open_dict
@@ -121,17 +120,6 @@ def test_compiled_runs_train_with_the_keys(tmp_path, backward, caplog):
     assert math.isfinite(final) and final < first
 
 
-class RankWeights(L.Callback):
-    """Each rank saves its parameters at the end of fit as `<dirpath>/rank<r>.pt`."""
-
-    def __init__(self, dirpath: str):
-        self.dirpath = dirpath
-
-    def on_fit_end(self, trainer, pl_module) -> None:
-        weights = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
-        torch.save(weights, f"{self.dirpath}/rank{trainer.global_rank}.pt")
-
-
 @pytest.mark.slow  # two runs of two processes
 @pytest.mark.corpus
 def test_ddp_trains_with_the_keys_in_both_modes_and_the_ranks_agree(tmp_path):
@@ -146,7 +134,7 @@ def test_ddp_trains_with_the_keys_in_both_modes_and_the_ranks_agree(tmp_path):
         )
         with open_dict(cfg):
             cfg.callbacks.rank_weights = {
-                "_target_": f"{__name__}.RankWeights",
+                "_target_": "helpers.rank_weights.RankWeights",
                 "dirpath": str(run_dir),
             }
         train(cfg)

@@ -501,3 +501,28 @@ def test_the_nanogpt_recipe_trains_alike_in_both_modes(text_file, tmp_path):
     weights = hand["state_dict"]
     assert torch.equal(weights["net.head.weight"], weights["net.tok_emb.weight"])  # tied
     assert_same_weights(hand["state_dict"], autograd["state_dict"], rtol=1e-4)
+
+
+@pytest.mark.slow  # two runs of two processes
+def test_ddp_averages_the_hand_gradients_as_autograd_does(text_file, tmp_path):
+    """device=ddp (2 processes, float32): the base class's all-reduce of the hand gradients keeps
+    the replicas identical, and hand mode ends where autograd (DDP's reducer) ends, up to float32
+    round-off. SGD and no dropout: Adam would scale the round-off of the key bias's zero gradient
+    into lr-sized steps, and dropout draws other masks in SDPA than in the written-out forward."""
+    weights = {}
+    for backward in ("autograd", "hand"):
+        run_dir = tmp_path / backward
+        overrides = ["device=ddp", "model.dropout=0", "optimizer=sgd", "optimizer.lr=0.1"]
+        overrides += [f"model.backward={backward}", "trainer.max_epochs=1"]
+        cfg = compose_config([*TINY_RUN, f"data.path={text_file}", *overrides], run_dir)
+        with open_dict(cfg):
+            cfg.callbacks.rank_weights = {
+                "_target_": "helpers.rank_weights.RankWeights",
+                "dirpath": str(run_dir),
+            }
+        train(cfg)
+        ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
+        assert_same_tensors(ranks[0], ranks[1], backward)
+        weights[backward] = ranks[0]
+    for name, weight in weights["autograd"].items():
+        torch.testing.assert_close(weights["hand"][name], weight, rtol=1e-4, atol=1e-5, msg=name)
