@@ -13,7 +13,8 @@ from helpers.tensorboard_logdir import fetch, make_logdir, tensorboard_server
 
 pytestmark = pytest.mark.slow  # six runs and a server: ~30 s on an idle 2-core CPU
 
-LSTM_PARAMETERS = [
+LSTM_PARAMETERS = [  # model=rnn: its embedding, two LSTM layers, the head
+    "net.embedding.weight",
     *(f"net.rnn.{kind}_l{layer}" for layer in (0, 1) for kind in ("weight_ih", "weight_hh")),
     *(f"net.rnn.{kind}_l{layer}" for layer in (0, 1) for kind in ("bias_ih", "bias_hh")),
     "net.head.weight",

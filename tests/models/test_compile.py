@@ -31,6 +31,8 @@ from helpers.settings_errors import settings_error
 
 TINY_RNN = [
     "model=rnn", "model.cell=scratch", "model.hidden_size=16", "model.dropout=0",
+    "model.weight_drop=0", "model.embedding_dropout=0", "model.embedding_dim=null",
+    "model.dropout_kind=standard",
     "data.max_tokens=1000", "data.batch_size=8",
     "data.num_steps=8", "data.sampling=sequential", "trainer.max_time=null",
     "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "callbacks.early_stopping=null",
@@ -149,14 +151,16 @@ def test_compile_must_be_a_bool(model):
     assert message == "model.compile='maybe' must be true or false"
 
 
-# overrides, and the graphs the compiled run compiles: one for the training step, and one more
-# for a last, shorter batch (32 training rows in batches of 5); never one per batch or epoch.
+# overrides, and the most graphs the compiled run compiles (fewer when this process compiled the
+# same code before): one for the training step, and one more for a last, shorter batch (32
+# training rows in batches of 5); never one per batch or epoch.
 SLOW_CASES = {
     "linear-autograd": (["model=linear", *TINY_REGRESSION, "data.batch_size=5"], 2),
     "mlp-hand": (["model=mlp", "model.hidden=[8]", "model.backward=hand", *TINY_REGRESSION], 1),
     "mlp-autograd": (["model=mlp", "model.hidden=[8]", *TINY_REGRESSION], 1),
     "lstm-hand": ([*TINY_RNN, "model.cell=lstm", "model.num_layers=2", "model.backward=hand"], 1),
-    "lstm-autograd": ([*TINY_RNN, "model.cell=lstm", "model.num_layers=2"], 1),
+    # TorchDynamo does not trace torch's fused LSTM: the compiled loss is split around it
+    "lstm-autograd": ([*TINY_RNN, "model.cell=lstm", "model.num_layers=2"], 3),
 }
 
 
@@ -169,7 +173,7 @@ def test_compiled_training_matches_eager(case, tmp_path):
     train(compose_config([*overrides, "model.compile=true"], tmp_path / "on"))
     assert_same_losses(tmp_path / "eager", tmp_path / "on")
     assert metrics(tmp_path / "on")["last/time/compile_s"] > 0
-    assert graphs_compiled() - before == graphs
+    assert 0 < graphs_compiled() - before <= graphs  # not one per batch or epoch
 
 
 @pytest.mark.slow
