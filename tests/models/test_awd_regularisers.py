@@ -19,6 +19,7 @@ from omegaconf import open_dict
 
 from handgrad.models.char_rnn import CharRNN
 from handgrad.run.task import train
+from helpers.ddp_runs import train_ddp
 from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import compose_config
 from helpers.same_tensors import assert_same_tensors
@@ -128,17 +129,8 @@ def test_ddp_trains_with_the_keys_in_both_modes_and_the_ranks_agree(tmp_path):
     ends, up to float32 round-off."""
     weights = {}
     for backward in ("autograd", "hand"):
-        run_dir = tmp_path / backward
-        cfg = compose_config(
-            [*QUIET, "device=ddp", *CASES[backward], "trainer.max_epochs=2"], run_dir
-        )
-        with open_dict(cfg):
-            cfg.callbacks.rank_weights = {
-                "_target_": "helpers.rank_weights.RankWeights",
-                "dirpath": str(run_dir),
-            }
-        train(cfg)
-        ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
+        overrides = [*QUIET, *CASES[backward], "trainer.max_epochs=2"]
+        _, ranks = train_ddp(tmp_path / backward, overrides)
         assert_same_tensors(ranks[0], ranks[1], backward)
         weights[backward] = ranks[0]
     for name, weight in weights["autograd"].items():

@@ -25,6 +25,7 @@ from handgrad.generate import generate, load_language_model, main
 from handgrad.gradcheck import compare_gradients, gradcheck
 from handgrad.models.gpt import GPT
 from handgrad.run.task import train
+from helpers.ddp_runs import train_ddp
 from helpers.run_files import last_checkpoint, scalars
 from helpers.runs import CONF, HELPERS, compose_config, run_script
 from helpers.same_tensors import assert_same_tensors
@@ -511,17 +512,9 @@ def test_ddp_averages_the_hand_gradients_as_autograd_does(text_file, tmp_path):
     into lr-sized steps, and dropout draws other masks in SDPA than in the written-out forward."""
     weights = {}
     for backward in ("autograd", "hand"):
-        run_dir = tmp_path / backward
-        overrides = ["device=ddp", "model.dropout=0", "optimizer=sgd", "optimizer.lr=0.1"]
+        overrides = ["model.dropout=0", "optimizer=sgd", "optimizer.lr=0.1"]
         overrides += [f"model.backward={backward}", "trainer.max_epochs=1"]
-        cfg = compose_config([*TINY_RUN, f"data.path={text_file}", *overrides], run_dir)
-        with open_dict(cfg):
-            cfg.callbacks.rank_weights = {
-                "_target_": "helpers.rank_weights.RankWeights",
-                "dirpath": str(run_dir),
-            }
-        train(cfg)
-        ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
+        _, ranks = train_ddp(tmp_path / backward, [*TINY_RUN, f"data.path={text_file}", *overrides])
         assert_same_tensors(ranks[0], ranks[1], backward)
         weights[backward] = ranks[0]
     for name, weight in weights["autograd"].items():

@@ -10,38 +10,13 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
-from omegaconf import open_dict
 
 from handgrad.data.row_batches import BatchRows
 from handgrad.data.timemachine import TimeMachineDataModule
 from handgrad.errors import ConfigError
 from handgrad.run.task import train
+from helpers.ddp_runs import train_ddp
 from helpers.runs import compose_config, run_script
-
-
-class RankWeights(L.Callback):
-    """Each rank saves its own parameters at the end of fit as `<dirpath>/rank<r>.pt`."""
-
-    def __init__(self, dirpath: str):
-        self.dirpath = dirpath
-
-    def on_fit_end(self, trainer, pl_module) -> None:
-        weights = {name: p.detach().clone() for name, p in pl_module.named_parameters()}
-        torch.save(weights, f"{self.dirpath}/rank{trainer.global_rank}.pt")
-
-
-def train_ddp(tmp_path, name: str, overrides: list[str]) -> tuple[float, list[dict]]:
-    """train(cfg) with device=ddp (2 processes); returns its metric and each rank's weights."""
-    run_dir = tmp_path / name
-    cfg = compose_config(["device=ddp", *overrides], run_dir)
-    with open_dict(cfg):
-        cfg.callbacks.rank_weights = {
-            "_target_": f"{__name__}.RankWeights",
-            "dirpath": str(run_dir),
-        }
-    metric = train(cfg)
-    ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    return metric, ranks
 
 
 def assert_close(a: dict, b: dict, atol: float = 1e-6) -> None:
@@ -133,8 +108,8 @@ RNN = [
 
 
 def test_linear_ddp_hand_equals_autograd_and_ranks_agree(tmp_path):
-    metric, (auto0, auto1) = train_ddp(tmp_path, "autograd", [*LINEAR, "model.backward=autograd"])
-    hand_metric, (hand0, hand1) = train_ddp(tmp_path, "hand", [*LINEAR, "model.backward=hand"])
+    metric, (auto0, auto1) = train_ddp(tmp_path / "autograd", [*LINEAR, "model.backward=autograd"])
+    hand_metric, (hand0, hand1) = train_ddp(tmp_path / "hand", [*LINEAR, "model.backward=hand"])
     assert_close(auto0, auto1, atol=0)
     assert_close(hand0, hand1, atol=0)
     assert_close(hand0, auto0)
@@ -149,8 +124,8 @@ def test_linear_ddp_hand_equals_autograd_and_ranks_agree(tmp_path):
 
 @pytest.mark.corpus
 def test_rnn_ddp_hand_equals_autograd_ranks_agree_and_rows_split_like_one_process(tmp_path):
-    _, (auto0, auto1) = train_ddp(tmp_path, "autograd", [*RNN, "model.backward=autograd"])
-    hand_ppl, (hand0, hand1) = train_ddp(tmp_path, "hand", [*RNN, "model.backward=hand"])
+    _, (auto0, auto1) = train_ddp(tmp_path / "autograd", [*RNN, "model.backward=autograd"])
+    hand_ppl, (hand0, hand1) = train_ddp(tmp_path / "hand", [*RNN, "model.backward=hand"])
     assert_close(auto0, auto1, atol=0)
     assert_close(hand0, hand1, atol=0)
     assert_close(hand0, auto0)
